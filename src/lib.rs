@@ -1,0 +1,3 @@
+//! credsim: a deterministic simulation of how pods on Amazon EKS get AWS credentials.
+//!
+//! (Crate map filled in as actors land; see ARCHITECTURE.md.)
