@@ -1,3 +1,7 @@
 //! credsim: a deterministic simulation of how pods on Amazon EKS get AWS credentials.
 //!
 //! (Crate map filled in as actors land; see ARCHITECTURE.md.)
+
+pub mod http;
+pub mod runtime;
+pub mod scenario;

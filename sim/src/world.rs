@@ -244,6 +244,14 @@ impl Sim {
         self.world.borrow_mut().hosts[h.0 as usize].software.push(f);
     }
 
+    /// Gives a host another name (a second DNS name for the same machine, e.g. a global and a regional
+    /// endpoint served by one service).
+    pub fn add_alias(&self, h: HostId, name: &str) {
+        let mut w = self.world.borrow_mut();
+        assert!(!w.names.contains_key(name), "host name {name:?} registered twice");
+        w.names.insert(name.to_string(), h);
+    }
+
     /// Looks a host up by name.
     pub fn host_id(&self, name: &str) -> Option<HostId> {
         self.world.borrow().names.get(name).copied()

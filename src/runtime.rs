@@ -1,0 +1,80 @@
+//! The actors' view of the world: the transport seam.
+//!
+//! Every actor asks this module, and only this module, for the things a real process would ask its OS
+//! for: the wall clock, randomness, a socket, a new task, and a place to log what it did. Today every
+//! call goes to the deterministic simulator (`sim`); live mode (the same services on real loopback
+//! sockets for real SDKs) and a turmoil 0.7.2 reference engine plug in here, and nowhere else.
+//!
+//! Architecture invariant: actors never touch `std::time`, OS randomness, `tokio::net` or
+//! `tokio::spawn` directly (clippy.toml enforces it), so swapping the engine changes one module.
+
+use std::future::Future;
+use std::io;
+use std::time::SystemTime;
+
+use rand_chacha::ChaCha8Rng;
+
+pub use sim::fields;
+pub use sim::trace::FieldValue;
+
+/// A connected byte stream between two actors.
+pub type Stream = sim::net::TcpStream;
+
+/// A listening socket.
+pub type Listener = sim::net::TcpListener;
+
+/// Opens a connection from this actor's host to `addr` (`"host:port"`).
+pub async fn connect(addr: &str) -> io::Result<Stream> {
+    sim::net::TcpStream::connect(addr).await
+}
+
+/// Listens on this actor's host (`"port"` or `"ip:port"`).
+pub async fn bind(addr: &str) -> io::Result<Listener> {
+    sim::net::TcpListener::bind(addr).await
+}
+
+/// Starts a task on this actor's host; it dies with the host.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    sim::spawn(fut)
+}
+
+/// This host's wall clock (skew included).
+pub fn now() -> SystemTime {
+    sim::wall_clock()
+}
+
+/// The true wall clock, no skew: for measurements and checkers, never for an actor's decisions.
+pub fn true_now() -> SystemTime {
+    sim::true_wall_clock()
+}
+
+/// Runs `f` with this host's seeded RNG.
+pub fn with_rng<R>(f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
+    sim::with_rng(f)
+}
+
+/// Records a trace event from this host. Never pass a secret (a token, a secret key) as a field.
+pub fn record(kind: &str, fields: Vec<(&str, FieldValue)>) {
+    sim::trace::record(kind, fields)
+}
+
+/// Seconds since the Unix epoch of a wall-clock time.
+pub fn unix_s(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch of a wall-clock time.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// An RFC 3339 UTC timestamp with a `Z` (what AWS puts in `Expiration` fields).
+pub fn rfc3339(t: SystemTime) -> String {
+    let odt = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    odt.format(&fmt).unwrap_or_default()
+}
