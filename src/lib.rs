@@ -3,5 +3,10 @@
 //! (Crate map filled in as actors land; see ARCHITECTURE.md.)
 
 pub mod http;
+pub mod kubelet;
+pub mod pod;
 pub mod runtime;
 pub mod scenario;
+pub mod sdk;
+pub mod sigv4;
+pub mod summary;

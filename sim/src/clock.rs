@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::world::with_world;
 
 /// The simulated epoch: 2027-01-15T00:00:00Z. Fixed, so the same seed gives the same dates on any day.
-pub const EPOCH_UNIX_S: u64 = 1_800_057_600;
+pub const EPOCH_UNIX_S: u64 = 1_799_971_200;
 
 /// Simulated time elapsed since the run started (the same on every host).
 pub fn elapsed() -> Duration {

@@ -1,0 +1,375 @@
+//! The kubelet on a worker node: starts the node's pods, mounts their projected service-account tokens
+//! and keeps those tokens fresh.
+//!
+//! It watches the API server for pods bound to its node. For each new pod it requests a token for every
+//! `serviceAccountToken` projection (the TokenRequest API, bound to the pod), writes it into the pod's
+//! files at `<mountPath>/<path>` with no trailing newline, and only then starts the containers, as a
+//! real kubelet mounts volumes before starting containers. Mount failures are retried with the volume
+//! manager's backoff (500 ms doubling to 2 min 2 s).
+//!
+//! Refresh follows `pkg/kubelet/token/token_manager.go` (`requiresRefresh`, sdk.md §3.3): a token is
+//! replaced once `now > exp − 20 % · ttl − jitter` or `now > iat + 24 h − jitter`, with `jitter` uniform
+//! whole seconds in `[0, 10)`, checked on the pod's periodic syncs (`--sync-frequency`, 1 min). Rather
+//! than waking every minute, the kubelet sleeps straight to the first sync at which the rule can fire:
+//! the same instants, without a million idle wake-ups a day. A failed refresh keeps the old token while
+//! it is unexpired and tries again at the next sync.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+use crate::http::{HttpClient, Timeouts};
+use crate::pod::Container;
+use crate::runtime::{self, fields};
+use crate::scenario::{Action, SdkName};
+use crate::sdk::PodFs;
+
+/// Annotations through which a scenario tells a pod's containers how to behave (this simulator's own
+/// keys; a real image would just run its code).
+pub const ANNOTATION_SDK: &str = "credsim.dev/sdk";
+pub const ANNOTATION_ACTION: &str = "credsim.dev/action";
+pub const ANNOTATION_USE_INTERVAL_S: &str = "credsim.dev/use-interval-s";
+
+/// Settings of one kubelet.
+#[derive(Clone, Debug)]
+pub struct KubeletConfig {
+    /// The node's name (also its host name).
+    pub node: String,
+    /// Base URL of the API server, e.g. `https://kube-apiserver:443`.
+    pub apiserver_url: String,
+    /// `--sync-frequency` (default 1 min).
+    pub sync_period: Duration,
+    /// token_manager.go `maxJitter` (10 s).
+    pub refresh_jitter_max: Duration,
+    /// token_manager.go `maxTTL` (24 h).
+    pub token_age_max: Duration,
+    /// First mount retry delay (nestedpendingoperations `initialDurationBeforeRetry`: 500 ms).
+    pub mount_retry_initial: Duration,
+    /// Longest mount retry delay (`maxDurationBeforeRetry`: 2 min 2 s).
+    pub mount_retry_max: Duration,
+}
+
+impl KubeletConfig {
+    pub fn new(node: String, apiserver_url: String) -> Self {
+        KubeletConfig {
+            node,
+            apiserver_url,
+            sync_period: Duration::from_secs(60),
+            refresh_jitter_max: Duration::from_secs(10),
+            token_age_max: Duration::from_secs(24 * 3600),
+            mount_retry_initial: Duration::from_millis(500),
+            mount_retry_max: Duration::from_millis(122_000),
+        }
+    }
+}
+
+/// A token projection in a pod: where to write what.
+#[derive(Clone, Debug)]
+struct TokenVolume {
+    volume: String,
+    audience: String,
+    expiration_s: i64,
+    /// Full paths of the token file in each container that mounts the volume.
+    files: Vec<String>,
+}
+
+/// A token the kubelet holds.
+#[derive(Clone, Debug)]
+struct HeldToken {
+    token: String,
+    iat: SystemTime,
+    exp: SystemTime,
+}
+
+/// The kubelet process.
+pub struct Kubelet {
+    config: KubeletConfig,
+    client: HttpClient,
+}
+
+impl Kubelet {
+    /// Runs the kubelet on this host until the host stops.
+    pub async fn run(config: KubeletConfig) {
+        let me = Rc::new(Kubelet { config, client: HttpClient::new() });
+        let mut pods: BTreeMap<(String, String), (String, tokio::task::JoinHandle<()>)> = BTreeMap::new();
+        let mut rv = String::from("0");
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let url = format!(
+                "{}/api/v1/pods?fieldSelector=spec.nodeName={}&resourceVersion={}&timeoutSeconds=60",
+                me.config.apiserver_url, me.config.node, rv
+            );
+            let timeouts = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(75) };
+            let list: Value = match me.client.get(&url, &[], timeouts).await {
+                Ok(r) if r.status() == 200 => match serde_json::from_slice(r.body()) {
+                    Ok(v) => v,
+                    Err(_) => Value::Null,
+                },
+                Ok(_) | Err(_) => Value::Null,
+            };
+            if list.is_null() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+            backoff = Duration::from_millis(200);
+            if let Some(v) = list["metadata"]["resourceVersion"].as_str() {
+                rv = v.to_string();
+            }
+            for item in list["items"].as_array().into_iter().flatten() {
+                let Ok(pod) = serde_json::from_value::<Pod>(item.clone()) else { continue };
+                let ns = pod.metadata.namespace.clone().unwrap_or_default();
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                let key = (ns.clone(), name.clone());
+                if pod.metadata.deletion_timestamp.is_some() {
+                    if let Some((_, task)) = pods.remove(&key) {
+                        task.abort();
+                        runtime::record("kubelet.pod_stopped", fields!["namespace" => ns, "pod" => name]);
+                    }
+                    continue;
+                }
+                if pods.get(&key).is_some_and(|(u, _)| *u == uid) {
+                    continue;
+                }
+                let me2 = me.clone();
+                let task = runtime::spawn(async move { me2.run_pod(pod).await });
+                pods.insert(key, (uid, task));
+            }
+        }
+    }
+
+    /// One pod's life on this node: mount tokens, start containers, refresh tokens.
+    async fn run_pod(self: Rc<Self>, pod: Pod) {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let Some(spec) = pod.spec.clone() else { return };
+        let sa = spec.service_account_name.clone().unwrap_or_else(|| "default".into());
+        let volumes = token_volumes(&pod);
+        let fs: PodFs = Rc::new(RefCell::new(BTreeMap::new()));
+        runtime::record("kubelet.pod_admitted", fields!["namespace" => &ns, "pod" => &name, "token_volumes" => volumes.len()]);
+
+        // Mount: every token volume, before any container starts.
+        let mut held = Vec::new();
+        for v in &volumes {
+            let mut delay = self.config.mount_retry_initial;
+            let tok = loop {
+                match self.request_token(&ns, &sa, &name, &uid, v).await {
+                    Ok(t) => break t,
+                    Err(e) => {
+                        runtime::record(
+                            "kubelet.token_mount_failed",
+                            fields!["namespace" => &ns, "pod" => &name, "volume" => &v.volume, "error" => e],
+                        );
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(self.config.mount_retry_max);
+                    }
+                }
+            };
+            write_token(&fs, v, &tok.token);
+            runtime::record(
+                "kubelet.token_mounted",
+                fields!["namespace" => &ns, "pod" => &name, "volume" => &v.volume, "expiration_s" => v.expiration_s as u64, "exp" => runtime::unix_s(tok.exp)],
+            );
+            held.push(tok);
+        }
+
+        // Start the containers.
+        let ann = pod.metadata.annotations.clone().unwrap_or_default();
+        let sdk = match ann.get(ANNOTATION_SDK).map(String::as_str) {
+            Some("botocore") => SdkName::Botocore,
+            Some("go") => SdkName::Go,
+            _ => SdkName::Rust,
+        };
+        let action = match ann.get(ANNOTATION_ACTION).map(String::as_str) {
+            Some("credentials") => Action::Credentials,
+            _ => Action::GetCallerIdentity,
+        };
+        let use_interval =
+            Duration::from_secs(ann.get(ANNOTATION_USE_INTERVAL_S).and_then(|v| v.parse().ok()).unwrap_or(300).max(1));
+        for c in &spec.containers {
+            let env: BTreeMap<String, String> =
+                c.env.iter().flatten().filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v))).collect();
+            let container = Container {
+                pod: name.clone(),
+                namespace: ns.clone(),
+                container: c.name.clone(),
+                sdk,
+                action,
+                use_interval,
+                env,
+                fs: fs.clone(),
+            };
+            runtime::spawn(container.run());
+        }
+        runtime::record("kubelet.pod_started", fields!["namespace" => &ns, "pod" => &name, "containers" => spec.containers.len()]);
+
+        // Keep every token fresh. Pod syncs happen every sync_period from now.
+        let sync_origin = tokio::time::Instant::now();
+        let mut refreshers = Vec::new();
+        for (v, tok) in volumes.into_iter().zip(held) {
+            let me = self.clone();
+            let (ns, name, uid, sa, fs) = (ns.clone(), name.clone(), uid.clone(), sa.clone(), fs.clone());
+            refreshers.push(runtime::spawn(async move { me.keep_fresh(ns, name, uid, sa, fs, v, tok, sync_origin).await }));
+        }
+        // This task owns the pod: when it is aborted (pod deleted), its children go with it.
+        struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                for t in &self.0 {
+                    t.abort();
+                }
+            }
+        }
+        let _guard = AbortOnDrop(refreshers);
+        std::future::pending::<()>().await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn keep_fresh(
+        self: Rc<Self>,
+        ns: String,
+        name: String,
+        uid: String,
+        sa: String,
+        fs: PodFs,
+        v: TokenVolume,
+        mut tok: HeldToken,
+        sync_origin: tokio::time::Instant,
+    ) {
+        let sync = self.config.sync_period;
+        loop {
+            // The instant (wall clock) after which requiresRefresh fires with the largest jitter.
+            let ttl = Duration::from_secs(v.expiration_s.max(0) as u64);
+            let by_ttl = tok.exp - ttl / 5;
+            let by_age = tok.iat + self.config.token_age_max;
+            let threshold = by_ttl.min(by_age);
+            let earliest = threshold - self.config.refresh_jitter_max;
+            // Sleep to the first sync tick at or after `earliest`, then test the rule there.
+            let now = runtime::now();
+            let wait = earliest.duration_since(now).unwrap_or(Duration::ZERO);
+            let target = tokio::time::Instant::now() + wait;
+            let since_origin = target.saturating_duration_since(sync_origin);
+            let ticks = since_origin.as_nanos().div_ceil(sync.as_nanos()) as u32;
+            let tick = sync_origin + sync * ticks.max(1);
+            tokio::time::sleep_until(tick).await;
+            loop {
+                let now = runtime::now();
+                let jitter = Duration::from_secs(runtime::with_rng(|r| rand::RngExt::random_range(r, 0..self.config.refresh_jitter_max.as_secs().max(1))));
+                let requires = now > tok.exp - ttl / 5 - jitter || now > tok.iat + self.config.token_age_max - jitter || now < tok.iat;
+                if requires {
+                    break;
+                }
+                tokio::time::sleep(sync).await;
+            }
+            // Refresh, retrying on later syncs while the old token is still good.
+            loop {
+                match self.request_token(&ns, &sa, &name, &uid, &v).await {
+                    Ok(new) => {
+                        let age_s = runtime::now().duration_since(tok.iat).unwrap_or_default().as_secs();
+                        write_token(&fs, &v, &new.token);
+                        runtime::record(
+                            "kubelet.token_refreshed",
+                            fields![
+                                "namespace" => &ns,
+                                "pod" => &name,
+                                "volume" => &v.volume,
+                                "age_s" => age_s,
+                                "expiration_s" => v.expiration_s as u64,
+                                "exp" => runtime::unix_s(new.exp),
+                            ],
+                        );
+                        tok = new;
+                        break;
+                    }
+                    Err(e) => {
+                        let expired = runtime::now() >= tok.exp;
+                        runtime::record(
+                            "kubelet.token_refresh_failed",
+                            fields!["namespace" => &ns, "pod" => &name, "volume" => &v.volume, "error" => e, "old_token_expired" => expired],
+                        );
+                        tokio::time::sleep(sync).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `POST …/serviceaccounts/{sa}/token`, bound to the pod.
+    async fn request_token(&self, ns: &str, sa: &str, pod: &str, uid: &str, v: &TokenVolume) -> Result<HeldToken, String> {
+        let tr = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: vec![v.audience.clone()],
+                expiration_seconds: Some(v.expiration_s),
+                bound_object_ref: Some(BoundObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: Some(pod.to_string()),
+                    uid: Some(uid.to_string()),
+                }),
+            },
+            ..Default::default()
+        };
+        let body = serde_json::to_vec(&tr).map_err(|e| e.to_string())?;
+        let url = format!("{}/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token", self.config.apiserver_url);
+        let t0 = tokio::time::Instant::now();
+        let resp = self
+            .client
+            .post(&url, "application/json", Bytes::from(body), Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) })
+            .await
+            .map_err(|e| e.code())?;
+        if resp.status() != 201 && resp.status() != 200 {
+            let v: Value = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+            return Err(format!("http_{}: {}", resp.status().as_u16(), v["message"].as_str().unwrap_or("")));
+        }
+        let out: TokenRequest = serde_json::from_slice(resp.body()).map_err(|e| format!("bad TokenRequest response: {e}"))?;
+        let status = out.status.ok_or("TokenRequest response without status")?;
+        let exp = std::time::UNIX_EPOCH + Duration::from_secs(status.expiration_timestamp.0.as_second().max(0) as u64);
+        let iat = exp - Duration::from_secs(v.expiration_s.max(0) as u64);
+        runtime::record("kubelet.token_request", fields!["pod" => pod, "ms" => t0.elapsed().as_millis() as u64]);
+        Ok(HeldToken { token: status.token, iat, exp })
+    }
+}
+
+fn write_token(fs: &PodFs, v: &TokenVolume, token: &str) {
+    let mut f = fs.borrow_mut();
+    for path in &v.files {
+        f.insert(path.clone(), Bytes::from(token.to_string()));
+    }
+}
+
+/// Finds every `serviceAccountToken` projection and where each container mounts it.
+fn token_volumes(pod: &Pod) -> Vec<TokenVolume> {
+    let Some(spec) = &pod.spec else { return Vec::new() };
+    let mut out = Vec::new();
+    for vol in spec.volumes.iter().flatten() {
+        let Some(projected) = &vol.projected else { continue };
+        for src in projected.sources.iter().flatten() {
+            let Some(sat) = &src.service_account_token else { continue };
+            let mut files = Vec::new();
+            for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+                for m in c.volume_mounts.iter().flatten() {
+                    if m.name == vol.name {
+                        files.push(format!("{}/{}", m.mount_path.trim_end_matches('/'), sat.path));
+                    }
+                }
+            }
+            files.sort();
+            files.dedup();
+            out.push(TokenVolume {
+                volume: vol.name.clone(),
+                audience: sat.audience.clone().unwrap_or_default(),
+                expiration_s: sat.expiration_seconds.unwrap_or(3600),
+                files,
+            });
+        }
+    }
+    out
+}

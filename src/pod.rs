@@ -1,0 +1,114 @@
+//! A container's workload: an application that uses the AWS SDK every so often.
+//!
+//! It stands for any real pod that calls AWS: on start and then every `use_interval` it asks its SDK for
+//! credentials (exactly what every SDK call does first) and, if the scenario says so, calls STS
+//! `GetCallerIdentity` signed with them, so a server checks that they are real and unexpired. It records
+//! each new set of credentials it receives and every time it had none: the raw material for
+//! "time to first credentials" and "pods without credentials".
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::http::Timeouts;
+use crate::runtime::{self, fields};
+use crate::scenario::{Action, SdkName};
+use crate::sdk::{CredentialsProvider, PodFs, SdkProfile};
+
+/// One container of a pod.
+pub struct Container {
+    pub pod: String,
+    pub namespace: String,
+    pub container: String,
+    pub sdk: SdkName,
+    pub action: Action,
+    pub use_interval: Duration,
+    pub env: BTreeMap<String, String>,
+    pub fs: PodFs,
+}
+
+impl Container {
+    /// Runs the workload until the pod is stopped.
+    pub async fn run(self) {
+        let profile = SdkProfile::for_sdk(self.sdk);
+        let mut provider = CredentialsProvider::new(profile.clone(), self.env.clone(), self.fs.clone(), self.pod.clone());
+        let http = crate::http::HttpClient::new();
+        let mut last_key = String::new();
+        let mut first = true;
+        loop {
+            let t0 = tokio::time::Instant::now();
+            match provider.credentials().await {
+                Ok(c) => {
+                    if c.access_key_id != last_key {
+                        last_key = c.access_key_id.clone();
+                        runtime::record(
+                            "pod.credentials",
+                            fields![
+                                "pod" => &self.pod,
+                                "namespace" => &self.namespace,
+                                "sdk" => self.sdk.to_string(),
+                                "source" => c.source,
+                                "first" => first,
+                                "role_arn" => &c.assumed_role_arn,
+                                "access_key_id" => &c.access_key_id,
+                                "expiration" => runtime::unix_s(c.expiration),
+                                "wait_ms" => t0.elapsed().as_millis() as u64,
+                            ],
+                        );
+                        first = false;
+                    }
+                    if self.action == Action::GetCallerIdentity {
+                        self.get_caller_identity(&http, &c).await;
+                    }
+                }
+                Err(e) => {
+                    runtime::record(
+                        "pod.no_credentials",
+                        fields!["pod" => &self.pod, "sdk" => self.sdk.to_string(), "code" => &e.code, "message" => &e.message],
+                    );
+                }
+            }
+            tokio::time::sleep(self.use_interval).await;
+        }
+    }
+
+    async fn get_caller_identity(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials) {
+        let region = self.env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".into());
+        let host = format!("sts.{region}.amazonaws.com");
+        let body = Bytes::from_static(b"Action=GetCallerIdentity&Version=2011-06-15");
+        let ct = "application/x-www-form-urlencoded";
+        let s = crate::sigv4::sign_post(
+            &c.access_key_id,
+            &c.secret_access_key,
+            &c.session_token,
+            &region,
+            "sts",
+            &host,
+            "/",
+            ct,
+            &body,
+            runtime::now(),
+        );
+        let req = http::Request::post("/")
+            .header(::http::header::CONTENT_TYPE, ct)
+            .header("x-amz-date", s.amz_date)
+            .header("x-amz-security-token", s.security_token)
+            .header(::http::header::AUTHORIZATION, s.authorization)
+            .body(body);
+        let Ok(req) = req else { return };
+        let t0 = tokio::time::Instant::now();
+        let outcome = match http.send(&format!("https://{host}/"), req, Timeouts::default()).await {
+            Ok(r) if r.status() == 200 => "ok".to_string(),
+            Ok(r) => {
+                let xml = String::from_utf8_lossy(r.body()).into_owned();
+                crate::sdk::error_code(&xml).unwrap_or_else(|| format!("http_{}", r.status().as_u16()))
+            }
+            Err(e) => e.code(),
+        };
+        runtime::record(
+            "pod.api_call",
+            fields!["pod" => &self.pod, "api" => "sts:GetCallerIdentity", "outcome" => outcome, "ms" => t0.elapsed().as_millis() as u64],
+        );
+    }
+}
