@@ -68,6 +68,8 @@ pub struct ApiServerStore {
     pods: BTreeMap<(String, String), Pod>,
     /// Pod changes in order: (resourceVersion, namespace, name).
     changes: Vec<(u64, String, String)>,
+    /// ServiceAccount changes in order, for informers.
+    sa_changes: Vec<(u64, String, String)>,
     resource_version: u64,
 }
 
@@ -77,6 +79,7 @@ impl ApiServerStore {
             service_accounts: BTreeMap::new(),
             pods: BTreeMap::new(),
             changes: Vec::new(),
+            sa_changes: Vec::new(),
             resource_version: 0,
         }))
     }
@@ -125,7 +128,8 @@ impl ApiServer {
             }
             ("POST", ["api", "v1", "namespaces", ns, "pods"]) => self.create_pod(ns, req.into_body()).await,
             ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => self.delete_pod(ns, name),
-            ("GET", ["api", "v1", "pods"]) => self.watch_pods(req.uri().query().unwrap_or("")).await,
+            ("GET", ["api", "v1", "pods"]) => self.watch(Kind::Pods, req.uri().query().unwrap_or("")).await,
+            ("GET", ["api", "v1", "serviceaccounts"]) => self.watch(Kind::ServiceAccounts, req.uri().query().unwrap_or("")).await,
             _ => status(404, "NotFound", &format!("the server could not find the requested resource {method} {path}")),
         }
     }
@@ -153,7 +157,10 @@ impl ApiServer {
             return status(409, "AlreadyExists", &format!("serviceaccounts \"{name}\" already exists"));
         }
         s.service_accounts.insert(key, sa.clone());
+        let rv = s.resource_version;
+        s.sa_changes.push((rv, ns.to_string(), name.clone()));
         drop(s);
+        self.changed.notify_waiters();
         runtime::record("apiserver.serviceaccount_created", fields!["namespace" => ns, "name" => name]);
         http::json(201, &sa)
     }
@@ -178,12 +185,12 @@ impl ApiServer {
         if !self.store.borrow().service_accounts.contains_key(&(ns.to_string(), sa_name.clone())) {
             return status(403, "Forbidden", &format!("pods \"{name}\" is forbidden: error looking up service account {ns}/{sa_name}: serviceaccount \"{sa_name}\" not found"));
         }
-        let t0 = sim::elapsed();
+        let t0 = runtime::elapsed();
         let pod = match self.admit(pod).await {
             Ok(p) => p,
             Err(resp) => return resp,
         };
-        let admission_ms = (sim::elapsed() - t0).as_micros() as u64 / 1000;
+        let admission_ms = (runtime::elapsed() - t0).as_micros() as u64 / 1000;
         let rv = self.next_rv();
         let mut pod = pod;
         pod.metadata.resource_version = Some(rv.to_string());
@@ -292,8 +299,9 @@ impl ApiServer {
         http::json(200, &pod)
     }
 
-    /// The kubelet's long poll for pods bound to its node.
-    async fn watch_pods(&self, query: &str) -> Response {
+    /// Long poll for changes after `resourceVersion`: pods of one node (`fieldSelector=spec.nodeName=N`,
+    /// the kubelet) or all ServiceAccounts (the webhook's informer).
+    async fn watch(&self, kind: Kind, query: &str) -> Response {
         let q: BTreeMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
         let node = q.get("fieldSelector").and_then(|f| f.strip_prefix("spec.nodeName=")).unwrap_or("").to_string();
         let since: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -308,30 +316,46 @@ impl ApiServer {
             let notified = self.changed.notified();
             let (items, rv) = {
                 let s = self.store.borrow();
-                let start = s.changes.partition_point(|(rv, _, _)| *rv <= since);
+                let log = match kind {
+                    Kind::Pods => &s.changes,
+                    Kind::ServiceAccounts => &s.sa_changes,
+                };
+                let start = log.partition_point(|(rv, _, _)| *rv <= since);
                 let mut seen = std::collections::BTreeSet::new();
                 let mut items = Vec::new();
-                for (_, ns, name) in &s.changes[start..] {
-                    if !seen.insert((ns.clone(), name.clone())) {
+                for (_, ns, name) in &log[start..] {
+                    let key = (ns.clone(), name.clone());
+                    if !seen.insert(key.clone()) {
                         continue;
                     }
-                    if let Some(p) = s.pods.get(&(ns.clone(), name.clone()))
-                        && p.spec.as_ref().and_then(|sp| sp.node_name.as_deref()) == Some(node.as_str())
-                    {
-                        items.push(p.clone());
+                    match kind {
+                        Kind::Pods => {
+                            if let Some(p) = s.pods.get(&key)
+                                && p.spec.as_ref().and_then(|sp| sp.node_name.as_deref()) == Some(node.as_str())
+                            {
+                                items.push(serde_json::to_value(p).unwrap_or_default());
+                            }
+                        }
+                        Kind::ServiceAccounts => {
+                            if let Some(sa) = s.service_accounts.get(&key) {
+                                items.push(serde_json::to_value(sa).unwrap_or_default());
+                            }
+                        }
                     }
                 }
                 (items, s.resource_version)
             };
             if !items.is_empty() || tokio::time::Instant::now() >= deadline {
+                let list_kind = match kind {
+                    Kind::Pods => "PodList",
+                    Kind::ServiceAccounts => "ServiceAccountList",
+                };
                 return http::json(
                     200,
-                    &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+                    &json!({"apiVersion": "v1", "kind": list_kind, "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
                 );
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                continue;
-            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
         }
     }
 
@@ -415,6 +439,13 @@ impl ApiServer {
     }
 }
 
+/// What a watch is for.
+#[derive(Clone, Copy)]
+enum Kind {
+    Pods,
+    ServiceAccounts,
+}
+
 /// A `metav1.Status` failure body.
 fn status(code: u16, reason: &str, message: &str) -> Response {
     http::json(
@@ -448,7 +479,7 @@ fn uuid_from_bytes(mut b: [u8; 16]) -> String {
 
 /// A node's uid, stable for its name.
 pub fn node_uid(name: &str) -> String {
-    let s = sim::derive_seed(0, &format!("node-uid/{name}"));
+    let s = runtime::stable_hash(&format!("node-uid/{name}"));
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&s.to_le_bytes());
     b[8..].copy_from_slice(&s.rotate_left(17).to_le_bytes());

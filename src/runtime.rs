@@ -52,6 +52,16 @@ pub fn true_now() -> SystemTime {
     sim::true_wall_clock()
 }
 
+/// Simulated time since the run started (for measuring durations inside one actor).
+pub fn elapsed() -> std::time::Duration {
+    sim::elapsed()
+}
+
+/// A stable 64-bit hash of a string (not random: the same everywhere, every run).
+pub fn stable_hash(s: &str) -> u64 {
+    sim::derive_seed(0, s)
+}
+
 /// Runs `f` with this host's seeded RNG.
 pub fn with_rng<R>(f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
     sim::with_rng(f)
