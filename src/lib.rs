@@ -2,4 +2,5 @@
 //!
 //! (Crate map filled in as actors land; see ARCHITECTURE.md.)
 
+pub mod iam;
 pub mod jwt;
