@@ -2,8 +2,12 @@
 //!
 //! (Crate map filled in as actors land; see ARCHITECTURE.md.)
 
+pub mod api_server;
 pub mod http;
+pub mod iam;
+pub mod jwt;
 pub mod kubelet;
+pub mod oidc_issuer;
 pub mod pod;
 pub mod runtime;
 pub mod scenario;
