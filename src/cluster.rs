@@ -135,10 +135,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioErr
     world.add_software(h, move || OidcIssuer::run(issuer_cfg.clone()));
 
     // STS and its IAM registry (durable: it survives an STS restart, as IAM does).
-    let sts = Rc::new(crate::sts_setup::build_sts(loaded, &facts)?);
+    let sts = Rc::new(build_sts(loaded, &facts)?);
     let h = world.add_host(&format!("sts.{}.amazonaws.com", facts.region));
     world.add_alias(h, "sts.amazonaws.com");
-    world.add_software(h, move || crate::sts_setup::serve(sts.clone()));
+    world.add_software(h, move || crate::sts::server::run(sts.clone()));
 
     // API server, with the cluster's service-account signing key (on disk: survives restarts).
     let key = Rc::new(SigningKey::generate(sim::derive_seed(opts.seed, &format!("sa-signer/{}", facts.name))));
@@ -149,9 +149,9 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioErr
     world.add_software(h, move || ApiServer::run(api_cfg.clone(), key.clone(), store.clone()));
 
     // Webhook.
-    let webhook_cfg = crate::webhook_setup::config(loaded, &facts);
+    let webhook_cfg = webhook_config(loaded, &facts);
     let h = world.add_host(WEBHOOK_HOST);
-    world.add_software(h, move || crate::webhook_setup::serve(webhook_cfg.clone(), format!("https://{APISERVER_HOST}")));
+    world.add_software(h, move || crate::webhook::server::run(webhook_cfg.clone()));
 
     // Nodes.
     let node_names: Vec<String> = (1..=s.cluster.nodes).map(|i| format!("node-{i}")).collect();

@@ -84,6 +84,11 @@ pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp
     r
 }
 
+/// A header value from text.
+pub fn header_value(v: &str) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    http::HeaderValue::from_str(v)
+}
+
 /// A JSON response.
 pub fn json<T: serde::Serialize>(status: u16, value: &T) -> Response {
     match serde_json::to_vec(value) {
