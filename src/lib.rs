@@ -1,3 +1,5 @@
 //! credsim: a deterministic simulation of how pods on Amazon EKS get AWS credentials.
 //!
 //! (Crate map filled in as actors land; see ARCHITECTURE.md.)
+
+pub mod webhook;
