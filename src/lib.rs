@@ -14,3 +14,4 @@ pub mod scenario;
 pub mod sdk;
 pub mod sigv4;
 pub mod summary;
+pub mod webhook;
