@@ -210,6 +210,7 @@ impl ApiServer {
     }
 
     /// Mutating admission: AdmissionReview v1 to the webhook, JSON Patch back.
+    #[allow(clippy::result_large_err)] // the error is the HTTP response to send, built once per pod
     async fn admit(&self, pod: Pod) -> Result<Pod, Response> {
         let Some(url) = &self.config.webhook_url else { return Ok(pod) };
         let ns = pod.metadata.namespace.clone().unwrap_or_default();

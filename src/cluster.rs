@@ -309,3 +309,58 @@ fn wall_clock_start() -> std::time::Instant {
 fn wall_clock_start_elapsed_ms(start: std::time::Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
+
+/// The webhook as EKS runs it: `--aws-default-region` set to the cluster's region and
+/// `--sts-regional-endpoint=true` (EKS pods show `AWS_REGION`, `AWS_DEFAULT_REGION` and
+/// `AWS_STS_REGIONAL_ENDPOINTS=regional`; the managed flags are not published, so both are scenario
+/// settings).
+fn webhook_config(loaded: &Loaded, facts: &ClusterFacts) -> crate::webhook::server::WebhookServerConfig {
+    let w = &loaded.scenario.webhook;
+    let mut m = crate::webhook::config::WebhookConfig { aws_default_region: facts.region.clone(), ..Default::default() };
+    m.sts_regional_endpoint = w.sts_regional_endpoint.unwrap_or(true);
+    if let Some(t) = w.token_expiration_s {
+        m.token_expiration_s = t;
+    }
+    crate::webhook::server::WebhookServerConfig {
+        mutation: m,
+        apiserver_url: format!("https://{APISERVER_HOST}"),
+        sa_lookup_grace: Duration::ZERO,
+    }
+}
+
+/// STS with the scenario's IAM: OIDC providers and roles (trust policies with placeholders expanded).
+fn build_sts(loaded: &Loaded, facts: &ClusterFacts) -> Result<crate::sts::StsService, ScenarioError> {
+    let s = &loaded.scenario;
+    let mut cfg = crate::sts::StsConfig::new(facts.account_id.clone(), facts.region.clone());
+    if let Some(l) = s.sts.leeway_s {
+        cfg.leeway_s = l;
+    }
+    if let Some(t) = s.sts.jwks_cache_s {
+        cfg.jwks_cache_ttl_s_default = t;
+    }
+    let sts = crate::sts::StsService::new(cfg);
+    let err = |field: String, message: String| ScenarioError {
+        file: loaded.path.clone(),
+        line: None,
+        column: None,
+        field,
+        message,
+    };
+    let providers = if s.oidc_providers.is_empty() {
+        vec![crate::scenario::OidcProvider { url: "cluster".into(), client_ids: vec!["sts.amazonaws.com".into()], thumbprints: vec![] }]
+    } else {
+        s.oidc_providers.clone()
+    };
+    for (i, p) in providers.iter().enumerate() {
+        let url = if p.url == "cluster" { facts.issuer.clone() } else { facts.expand(&p.url) };
+        let ids: Vec<&str> = p.client_ids.iter().map(String::as_str).collect();
+        let thumbs: Vec<&str> = p.thumbprints.iter().map(String::as_str).collect();
+        sts.register_oidc_provider(&url, &ids, &thumbs).map_err(|e| err(format!("oidc_provider[{i}]"), e.to_string()))?;
+    }
+    for (i, (r, policy)) in s.roles.iter().zip(&loaded.trust_policies).enumerate() {
+        let policy = facts.expand(policy);
+        let max = u32::try_from(r.max_session_duration_s).unwrap_or(u32::MAX);
+        sts.create_role(&r.name, &policy, max).map_err(|e| err(format!("role[{i}]"), e.to_string()))?;
+    }
+    Ok(sts)
+}

@@ -144,10 +144,13 @@ const POOL_IDLE_MAX: Duration = Duration::from_secs(90);
 /// Idle connections kept per authority.
 const POOL_PER_AUTHORITY_MAX: usize = 4;
 
+/// Idle connections by authority, each with the time it was last used.
+type Pool = BTreeMap<String, Vec<(SendRequest<Full<Bytes>>, Instant)>>;
+
 /// A keep-alive HTTP/1.1 client owned by one actor.
 #[derive(Default)]
 pub struct HttpClient {
-    idle: RefCell<BTreeMap<String, Vec<(SendRequest<Full<Bytes>>, Instant)>>>,
+    idle: RefCell<Pool>,
 }
 
 /// The parts of a URL a client needs.

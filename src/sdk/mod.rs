@@ -317,11 +317,7 @@ fn xml_text(xml: &str, path: &[&str]) -> Option<String> {
                     return reader.read_text(e.name()).ok().map(|t| unescape(&t));
                 }
             }
-            Ok(Event::End(_)) => {
-                if depth_stack.pop() == Some(true) {
-                    matched -= 1;
-                }
-            }
+            Ok(Event::End(_)) if depth_stack.pop() == Some(true) => matched -= 1,
             Ok(Event::Eof) | Err(_) => return None,
             _ => {}
         }

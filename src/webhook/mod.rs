@@ -244,7 +244,7 @@ impl fmt::Display for Outcome {
             if t.regional_sts {
                 write!(f, "; regional STS")?;
             }
-            Ok(())
+            Ok::<(), fmt::Error>(())
         };
         match self {
             Outcome::WebIdentity { role_arn, token: t, containers: c } => {
