@@ -236,14 +236,14 @@ impl fmt::Display for Outcome {
             if !c.already_configured.is_empty() {
                 write!(f, ", already configured {:?}", c.already_configured)?;
             }
-            Ok(())
+            Ok::<(), fmt::Error>(())
         };
         let token = |f: &mut fmt::Formatter<'_>, t: &TokenProjection| {
             write!(f, "; token {} aud {:?} exp {}s at {}", t.volume_name, t.audience, t.expiration_s, t.mount_path)?;
             if t.regional_sts {
                 write!(f, "; regional STS")?;
             }
-            Ok(())
+            Ok::<(), fmt::Error>(())
         };
         match self {
             Outcome::WebIdentity { role_arn, token: t, containers: c } => {
@@ -439,3 +439,5 @@ fn check_belongs(
     Ok(())
 }
 
+#[cfg(test)]
+mod tests;
