@@ -337,6 +337,9 @@ pub fn mutate<R: rand::Rng + ?Sized>(
         }
     };
 
+    // Invariant: every path above floors the lifetime at 600 s (flag, SA, Pod) or jitters it to
+    // at least 79200 s, so the API server's own minimum can never reject the projection.
+    debug_assert!(pc.token_expiration_s >= TOKEN_EXPIRATION_MIN_S, "token lifetime {} below floor", pc.token_expiration_s);
     let built = patch::pod_spec_patch(pod, &pc)?;
     let containers = built.containers;
     let token = TokenProjection {
