@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(filepath_join(&["", "token"]), "token");
         assert_eq!(filepath_join(&["", ""]), "");
         assert_eq!(filepath_join(&["/", ""]), "/");
-        assert_eq!(filepath_join(&["../x", "../../y"]), "../y");
+        assert_eq!(filepath_join(&["../x", "../../y"]), "../../y");
         assert_eq!(filepath_join(&["/..", "y"]), "/y");
         assert_eq!(clean_path(""), ".");
         assert_eq!(clean_path("a/.."), ".");

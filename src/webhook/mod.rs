@@ -237,7 +237,7 @@ impl fmt::Display for Outcome {
             if !c.already_configured.is_empty() {
                 write!(f, ", already configured {:?}", c.already_configured)?;
             }
-            Ok(())
+            Ok::<(), fmt::Error>(())
         };
         let token = |f: &mut fmt::Formatter<'_>, t: &TokenProjection| {
             write!(f, "; token {} aud {:?} exp {}s at {}", t.volume_name, t.audience, t.expiration_s, t.mount_path)?;
@@ -338,6 +338,9 @@ pub fn mutate<R: rand::Rng + ?Sized>(
         }
     };
 
+    // Invariant: every path above floors the lifetime at 600 s (flag, SA, Pod) or jitters it to
+    // at least 79200 s, so the API server's own minimum can never reject the projection.
+    debug_assert!(pc.token_expiration_s >= TOKEN_EXPIRATION_MIN_S, "token lifetime {} below floor", pc.token_expiration_s);
     let built = patch::pod_spec_patch(pod, &pc)?;
     let containers = built.containers;
     let token = TokenProjection {
@@ -440,3 +443,5 @@ fn check_belongs(
     Ok(())
 }
 
+#[cfg(test)]
+mod tests;
