@@ -96,6 +96,13 @@ pub struct RunOptions {
     pub keep_events: bool,
 }
 
+/// Called as simulated time passes: (elapsed, total).
+pub type Progress<'a> = &'a dyn Fn(Duration, Duration);
+
+/// How many steps the driver takes through a run (progress granularity). The driver always steps,
+/// whether anyone watches or not, so showing progress cannot change a run.
+const DRIVER_STEPS: u32 = 200;
+
 /// A planned pod creation.
 #[derive(Clone, Debug)]
 struct PlannedPod {
@@ -106,6 +113,11 @@ struct PlannedPod {
 
 /// Builds the world for `loaded` and runs it to the end.
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioError> {
+    run_with_progress(loaded, opts, &|_, _| {})
+}
+
+/// [`run`], reporting simulated progress as it goes.
+pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<'_>) -> Result<RunOutcome, ScenarioError> {
     let wall_start = wall_clock_start();
     let s = &loaded.scenario;
     let facts = ClusterFacts::from_scenario(loaded);
@@ -192,7 +204,13 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioErr
     world.add_software(h, move || operator(sas.clone(), plan.clone()));
 
     let duration = s.scenario.duration.0;
-    world.run(async move { tokio::time::sleep(duration).await });
+    world.run(async move {
+        let start = tokio::time::Instant::now();
+        for i in 1..=DRIVER_STEPS {
+            tokio::time::sleep_until(start + duration * i / DRIVER_STEPS).await;
+            progress(duration * i / DRIVER_STEPS, duration);
+        }
+    });
 
     let wall_ms = wall_clock_start_elapsed_ms(wall_start);
     let facts_run = RunFacts {

@@ -65,7 +65,19 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
             humanize(loaded.scenario.scenario.duration.0)
         );
     }
-    let outcome = match cluster::run(&loaded, &RunOptions { seed, keep_events: trace.is_some() }) {
+    // A progress bar on stderr for people (hidden when stderr is not a terminal, and for --json).
+    let bar = if json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(1000) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} simulated {msg} [{bar:40}] {percent}% ({elapsed} wall)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = |done: std::time::Duration, total: std::time::Duration| {
+        bar.set_position((done.as_secs_f64() / total.as_secs_f64().max(1e-9) * 1000.0) as u64);
+        bar.set_message(format!("{}/{}", humanize(done), humanize(total)));
+    };
+    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some() }, &report);
+    bar.finish_and_clear();
+    let outcome = match result {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
@@ -99,5 +111,10 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
 
 fn humanize(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 { format!("{}h", s / 3600) } else if s % 60 == 0 { format!("{}m", s / 60) } else { format!("{s}s") }
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
 }
