@@ -23,6 +23,7 @@
 //! policies intersecting identity policies). Callers combine per-type decisions themselves.
 
 pub mod condition;
+mod json;
 pub(crate) mod pattern;
 pub mod policy;
 
