@@ -4,3 +4,4 @@
 
 pub mod iam;
 pub mod jwt;
+pub mod sts;
