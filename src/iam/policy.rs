@@ -10,7 +10,7 @@
 //!
 //! Modelling choice: a JSON object that names the same member twice (two `"StringEquals"` blocks,
 //! two `"Effect"`s) is rejected. A last-wins JSON reader would silently drop a condition and grant
-//! more than the author wrote; see [`super::json`].
+//! more than the author wrote; see the private `json` module.
 //!
 //! Which fields a given kind of policy must or must not carry (a trust policy needs `Principal`
 //! and may not use `NotPrincipal`) is checked by [`PolicyDocument::validate_trust_policy`], not

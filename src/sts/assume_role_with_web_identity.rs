@@ -8,7 +8,7 @@
 //! accepted by the SDKs, this is the API reference example's order): `SubjectFromWebIdentityToken`
 //! (the token's `sub`), `Audience` (the `aud` that matched a client ID), `AssumedRoleUser`
 //! {`Arn`, `AssumedRoleId`}, `Credentials` {`SessionToken`, `SecretAccessKey`, `Expiration`,
-//! `AccessKeyId`}, `Provider` (the IAM OIDC provider ARN, as real STS returns [obs] — the model
+//! `AccessKeyId`}, `Provider` (the IAM OIDC provider ARN, as real STS returns \[obs\] — the model
 //! text says "the iss")`. `PackedPolicySize` is omitted (no session tags are modelled).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

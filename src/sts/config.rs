@@ -7,7 +7,7 @@
 pub enum IdpOutageError {
     /// `InvalidIdentityToken` (400), "Couldn't retrieve verification key from your identity
     /// provider,  please reference AssumeRoleWithWebIdentity documentation for requirements".
-    /// What EKS users actually see (`sdk.md` §0.10 and §1.7 [obs]). SDKs do not retry it (except
+    /// What EKS users actually see (`sdk.md` §0.10 and §1.7 \[obs\]). SDKs do not retry it (except
     /// aws-sdk-go-v2 for web identity).
     InvalidIdentityToken,
     /// `IDPCommunicationError` (400): the model's documented transient error, retried by every SDK.
@@ -34,16 +34,16 @@ pub struct StsConfig {
     pub duration_s_max: u32,
 
     /// Clock-skew tolerance applied to `exp`, `nbf` and `iat`, in seconds. Unknown upstream
-    /// (`sdk.md` §1.7 [unk]); default 0 = strict. Peer emulator Floci uses 60 s.
+    /// (`sdk.md` §1.7 \[unk\]); default 0 = strict. Peer emulator Floci uses 60 s.
     pub leeway_s: u64,
     /// Reject tokens whose `iat` is older than this many seconds with
-    /// `ExpiredTokenException: Token too old: <age>`. Real STS does this [obs: "Token too old:
-    /// 441398"], but the threshold is unknown (`sdk.md` §1.7 [unk]); default off. EKS caps IRSA
+    /// `ExpiredTokenException: Token too old: <age>`. Real STS does this \[obs: "Token too old:
+    /// 441398"\], but the threshold is unknown (`sdk.md` §1.7 \[unk\]); default off. EKS caps IRSA
     /// token lifetime at 24 h, so 86400 is a natural value to try.
     pub token_age_s_max: Option<u64>,
 
     /// JWKS cache lifetime when the JWKS response carries no `Cache-Control: max-age`. STS honours
-    /// the IdP's caching headers [obs: gitlab MR 138405]; the fallback is unknown; default 3600 s
+    /// the IdP's caching headers \[obs: gitlab MR 138405\]; the fallback is unknown; default 3600 s
     /// (`sdk.md` §1.7 suggestion).
     pub jwks_cache_ttl_s_default: u64,
     /// Upper bound on any JWKS cache lifetime, whatever `max-age` says (a Tiger Style bound; the

@@ -15,8 +15,8 @@
 //! 4. an `aud` must be one of the provider's client IDs (`Incorrect token audience`,
 //!    `Missing a required claim: aud`);
 //! 5. discovery and JWKS are fetched over the simulated network through [`StsEnv::fetch`], cached
-//!    per `Cache-Control`, refetched once on an unknown `kid` (see [`jwks`]); the RS256 signature
-//!    is verified (memoised, `crypto.md`);
+//!    per `Cache-Control`, refetched once on an unknown `kid` (see the `jwks` submodule); the
+//!    RS256 signature is verified (memoised, `crypto.md`);
 //! 6. `exp`, `nbf`, `iat` are checked against [`StsEnv::now`] with `leeway_s`
 //!    (`ExpiredTokenException: Token expired: …`, optionally `Token too old: …`);
 //! 7. the role's trust policy is evaluated by [`crate::iam`] with principal `Federated` = the

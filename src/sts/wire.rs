@@ -22,59 +22,59 @@ pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 /// The only API version STS speaks.
 pub const API_VERSION: &str = "2011-06-15";
 
-/// Messages STS sends, with where each wording comes from. `[obs]` = seen in real responses
-/// (sources in `sdk.md` §1.5/§8); `[unk]` = wording not observed, code and status are from the
+/// Messages STS sends, with where each wording comes from. `\[obs\]` = seen in real responses
+/// (sources in `sdk.md` §1.5/§8); `\[unk\]` = wording not observed, code and status are from the
 /// model or the common-errors table.
 pub mod msg {
-    /// [obs] (double space after the comma is in the real message).
+    /// \[obs\] (double space after the comma is in the real message).
     pub const IDP_KEY_RETRIEVAL: &str = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
-    /// [obs] aws-sdk-js-v3#6419, aws-load-balancer-controller#2315.
+    /// \[obs\] aws-sdk-js-v3#6419, aws-load-balancer-controller#2315.
     pub const NO_PROVIDER_PREFIX: &str = "No OpenIDConnect provider found in your account for ";
-    /// [obs] amazon-eks-irsa-cfn#18.
+    /// \[obs\] amazon-eks-irsa-cfn#18.
     pub const INCORRECT_AUDIENCE: &str = "Incorrect token audience";
-    /// [obs] for `aud` (aws-sdk-ruby#2698); the same pattern is used for `iss`, `sub`, `exp` [unk].
+    /// \[obs\] for `aud` (aws-sdk-ruby#2698); the same pattern is used for `iss`, `sub`, `exp` \[unk\].
     pub const MISSING_CLAIM_PREFIX: &str = "Missing a required claim: ";
-    /// [obs] crossplane#5578.
+    /// \[obs\] crossplane#5578.
     pub const NOT_AUTHORIZED_AWRWI: &str =
         "Not authorized to perform sts:AssumeRoleWithWebIdentity";
-    /// [obs] d2a4u/sqs4s#270.
+    /// \[obs\] d2a4u/sqs4s#270.
     pub const DURATION_EXCEEDS_MAX: &str =
         "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.";
-    /// [unk] token is not three base64url JSON segments.
+    /// \[unk\] token is not three base64url JSON segments.
     pub const MALFORMED_TOKEN: &str = "The ID Token provided is not a valid JWT";
-    /// [unk] signature does not verify under the published key.
+    /// \[unk\] signature does not verify under the published key.
     pub const BAD_SIGNATURE: &str = "The signature of the web identity token could not be verified";
-    /// [unk] header `alg` is not one the provider's key supports.
+    /// \[unk\] header `alg` is not one the provider's key supports.
     pub const UNSUPPORTED_ALG_PREFIX: &str = "Unsupported signing algorithm: ";
-    /// [unk] `nbf` or `iat` lies in the future beyond the leeway.
+    /// \[unk\] `nbf` or `iat` lies in the future beyond the leeway.
     pub const NOT_YET_VALID: &str = "The web identity token is not yet valid";
-    /// [unk] a timestamp claim is not an integer (the model requires integers).
+    /// \[unk\] a timestamp claim is not an integer (the model requires integers).
     pub const NON_INTEGER_TIMESTAMP_PREFIX: &str = "Token claim must be an integer timestamp: ";
-    /// [obs] awslabs/aws-orbit-workbench#771 (sic: no space before the second number).
+    /// \[obs\] awslabs/aws-orbit-workbench#771 (sic: no space before the second number).
     pub fn token_expired(now_s: i64, exp_s: i64) -> String {
         format!(
             "Token expired: current date/time {now_s} must be before the expiration date/time{exp_s}"
         )
     }
-    /// [obs] mozilla-iam/mozilla-aws-cli#146; the number is taken to be the token age in seconds.
+    /// \[obs\] mozilla-iam/mozilla-aws-cli#146; the number is taken to be the token age in seconds.
     pub fn token_too_old(age_s: i64) -> String {
         format!("Token too old: {age_s}")
     }
-    /// [obs] common query-protocol wording (s3proxy's STS emulation reproduces it).
+    /// \[obs\] common query-protocol wording (s3proxy's STS emulation reproduces it).
     pub fn invalid_action(action: &str, version: &str) -> String {
         format!("Could not find operation {action} for version {version}")
     }
-    /// [obs] STS error XML in aws-azure-login#251.
+    /// \[obs\] STS error XML in aws-azure-login#251.
     pub const INVALID_CLIENT_TOKEN_ID: &str =
         "The security token included in the request is invalid";
-    /// [obs] STS/IAM error XML in cfn-sphere#55.
+    /// \[obs\] STS/IAM error XML in cfn-sphere#55.
     pub const EXPIRED_SECURITY_TOKEN: &str =
         "The security token included in the request is expired";
-    /// [unk] wording; code and 403 from the common-errors table.
+    /// \[unk\] wording; code and 403 from the common-errors table.
     pub const MISSING_AUTHENTICATION_TOKEN: &str = "Request is missing Authentication Token";
-    /// [unk] wording; code and 400 from the common-errors table.
+    /// \[unk\] wording; code and 400 from the common-errors table.
     pub const MISSING_ACTION: &str = "Missing Action";
-    /// [unk] wording; code and 400 from the common-errors table.
+    /// \[unk\] wording; code and 400 from the common-errors table.
     pub const INCOMPLETE_SIGNATURE: &str = "Authorization header requires 'Credential' parameter.";
 }
 
@@ -99,7 +99,7 @@ impl StsError {
     }
 
     /// `ValidationError` (400) with the Coral message format:
-    /// `N validation error(s) detected: <m1>; <m2>` (`sdk.md` §1.3 [obs]).
+    /// `N validation error(s) detected: <m1>; <m2>` (`sdk.md` §1.3 \[obs\]).
     pub fn validation(messages: &[String]) -> StsError {
         debug_assert!(!messages.is_empty());
         let n = messages.len();
