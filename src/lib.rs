@@ -3,6 +3,7 @@
 //! (Crate map filled in as actors land; see ARCHITECTURE.md.)
 
 pub mod api_server;
+pub mod cluster;
 pub mod http;
 pub mod iam;
 pub mod jwt;
@@ -13,5 +14,6 @@ pub mod runtime;
 pub mod scenario;
 pub mod sdk;
 pub mod sigv4;
+pub mod sts;
 pub mod summary;
 pub mod webhook;

@@ -11,7 +11,7 @@
 //! * §1.2 `Action`/`NotAction` match case-insensitively with `*`/`?`; `Resource`/`NotResource` are
 //!   case-sensitive ARN patterns matched per colon-separated part; `Principal` forms
 //!   (`AWS`, `Federated`, `Service`, `*`).
-//! * §1.3–§1.4 conditions (see [`condition`]); §1.5 policy variables (see [`pattern`]);
+//! * §1.3–§1.4 conditions (see [`condition`]); §1.5 policy variables (see `pattern`);
 //!   §1.6 condition key names are case-insensitive, values as the operator says.
 //!
 //! The major pieces:
@@ -23,6 +23,7 @@
 //! policies intersecting identity policies). Callers combine per-type decisions themselves.
 
 pub mod condition;
+mod json;
 pub(crate) mod pattern;
 pub mod policy;
 

@@ -8,13 +8,17 @@
 //! `AWS`/`Federated`/`Service`/`CanonicalUser` to a string or array of strings; every list-valued
 //! field accepts a single string; condition values may be strings, numbers or booleans.
 //!
+//! Modelling choice: a JSON object that names the same member twice (two `"StringEquals"` blocks,
+//! two `"Effect"`s) is rejected. A last-wins JSON reader would silently drop a condition and grant
+//! more than the author wrote; see the private `json` module.
+//!
 //! Which fields a given kind of policy must or must not carry (a trust policy needs `Principal`
 //! and may not use `NotPrincipal`) is checked by [`PolicyDocument::validate_trust_policy`], not
 //! by the parser, so that one grammar serves identity, resource and trust policies.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use super::json::{Value, duplicate_name};
 
 use super::condition::{Condition, ConditionOperator};
 
@@ -131,6 +135,9 @@ impl PolicyDocument {
         let Value::Object(doc) = value else {
             return Err(PolicyError::doc("(document)", "must be a JSON object"));
         };
+        if let Some(dup) = duplicate_name(&doc) {
+            return Err(PolicyError::doc(dup, "duplicate element"));
+        }
         let mut version = PolicyVersion::V2008_10_17;
         let mut id = None;
         let mut statements_value = None;
@@ -228,6 +235,9 @@ fn parse_statement(i: usize, v: &Value) -> Result<Statement, PolicyError> {
     let Value::Object(m) = v else {
         return Err(PolicyError::stmt(i, "(statement)", "must be a JSON object"));
     };
+    if let Some(dup) = duplicate_name(m) {
+        return Err(PolicyError::stmt(i, dup, "duplicate element"));
+    }
     let mut sid = None;
     let mut effect = None;
     let mut principal = None;
@@ -356,6 +366,13 @@ fn parse_principals(i: usize, field: &str, v: &Value) -> Result<Principals, Poli
             if m.is_empty() {
                 return Err(PolicyError::stmt(i, field, "must not be empty"));
             }
+            if let Some(dup) = duplicate_name(m) {
+                return Err(PolicyError::stmt(
+                    i,
+                    field,
+                    format!("duplicate principal type '{dup}'"),
+                ));
+            }
             let mut out = BTreeMap::new();
             for (k, v) in m {
                 let kind = match k.as_str() {
@@ -383,6 +400,13 @@ fn parse_conditions(i: usize, v: &Value) -> Result<Vec<Condition>, PolicyError> 
     let Value::Object(ops) = v else {
         return Err(PolicyError::stmt(i, "Condition", "must be an object"));
     };
+    if let Some(dup) = duplicate_name(ops) {
+        return Err(PolicyError::stmt(
+            i,
+            "Condition",
+            format!("duplicate operator '{dup}' (merge its keys into one block)"),
+        ));
+    }
     let mut out = Vec::new();
     for (op_name, keys) in ops {
         let operator: ConditionOperator = op_name

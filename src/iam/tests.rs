@@ -717,7 +717,19 @@ fn explained_reports_deciding_statement() {
 
 #[test]
 fn parse_errors_name_statement_and_field() {
-    let cases: [(&str, &str, Option<usize>, &str); 12] = [
+    let cases: [(&str, &str, Option<usize>, &str); 14] = [
+        (
+            "duplicate operators would silently drop a condition",
+            r#"{"Statement":{"Effect":"Allow","Action":"*","Condition":{"StringEquals":{"a":"b"},"StringEquals":{"c":"d"}}}}"#,
+            Some(0),
+            "Condition",
+        ),
+        (
+            "duplicate statement elements",
+            r#"{"Statement":[{"Effect":"Allow","Action":"*"},{"Effect":"Allow","Effect":"Deny","Action":"*"}]}"#,
+            Some(1),
+            "Effect",
+        ),
         ("1.2 a document must be JSON", "{", None, "(document)"),
         (
             "1.2 Version must be a known date",
