@@ -42,6 +42,7 @@ pub mod config;
 mod get_caller_identity;
 mod jwks;
 pub mod registry;
+pub mod server;
 pub mod wire;
 
 use std::cell::{RefCell, RefMut};
