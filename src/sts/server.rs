@@ -54,7 +54,7 @@ impl StsEnv for HostEnv {
 /// shared across restarts: IAM is durable.
 pub async fn run(service: Rc<StsService>) {
     // The STS process's RNG: drawn from the host's seeded RNG, so each incarnation differs.
-    let seed = runtime::with_rng(|r| rand::Rng::next_u64(r));
+    let seed = runtime::with_rng(rand::Rng::next_u64);
     let env = Rc::new(HostEnv { client: HttpClient::new(), rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)) });
     let e = http::serve("443", move |req| {
         let (service, env) = (service.clone(), env.clone());
