@@ -357,9 +357,9 @@ fn build_sts(loaded: &Loaded, facts: &ClusterFacts) -> Result<crate::sts::StsSer
         cfg.jwks_cache_ttl_s_default = t;
     }
     let sts = crate::sts::StsService::new(cfg);
-    let err = |field: String, message: String| ScenarioError {
+    let err = |field: String, near: &str, message: String| ScenarioError {
         file: loaded.path.clone(),
-        line: None,
+        line: loaded.line_of(near),
         column: None,
         field,
         message,
@@ -373,12 +373,14 @@ fn build_sts(loaded: &Loaded, facts: &ClusterFacts) -> Result<crate::sts::StsSer
         let url = if p.url == "cluster" { facts.issuer.clone() } else { facts.expand(&p.url) };
         let ids: Vec<&str> = p.client_ids.iter().map(String::as_str).collect();
         let thumbs: Vec<&str> = p.thumbprints.iter().map(String::as_str).collect();
-        sts.register_oidc_provider(&url, &ids, &thumbs).map_err(|e| err(format!("oidc_provider[{i}]"), e.to_string()))?;
+        sts.register_oidc_provider(&url, &ids, &thumbs)
+            .map_err(|e| err(format!("oidc_provider[{i}]"), "[[oidc_provider]]", e.to_string()))?;
     }
     for (i, (r, policy)) in s.roles.iter().zip(&loaded.trust_policies).enumerate() {
         let policy = facts.expand(policy);
         let max = u32::try_from(r.max_session_duration_s).unwrap_or(u32::MAX);
-        sts.create_role(&r.name, &policy, max).map_err(|e| err(format!("role[{i}]"), e.to_string()))?;
+        sts.create_role(&r.name, &policy, max)
+            .map_err(|e| err(format!("role[{i}]"), &format!("name = \"{}\"", r.name), e.to_string()))?;
     }
     Ok(sts)
 }

@@ -342,6 +342,8 @@ pub struct Loaded {
     pub scenario: Scenario,
     /// Where it came from (for messages and reports).
     pub path: String,
+    /// The scenario text as read.
+    pub text: String,
     /// Trust policies by role name, after reading files (placeholders still unexpanded).
     pub trust_policies: Vec<String>,
 }
@@ -439,7 +441,14 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
             return Err(at(format!("workload[{i}].use_interval"), "use_interval", "must be longer than 0s".into()));
         }
     }
-    Ok(Loaded { scenario, path: file.to_string(), trust_policies })
+    Ok(Loaded { scenario, path: file.to_string(), text: text.to_string(), trust_policies })
+}
+
+impl Loaded {
+    /// The first line of the scenario text that contains `needle` (for errors found after parsing).
+    pub fn line_of(&self, needle: &str) -> Option<usize> {
+        find_key_line(&self.text, needle)
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
