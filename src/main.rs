@@ -37,6 +37,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `RUST_LOG=sim::trace=debug` prints every trace event, stamped with simulated time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(sim::trace::SimTimer)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None });
     match command {

@@ -221,6 +221,13 @@ impl Trace {
 /// Records an event from the calling host.
 pub fn record(kind: &str, fields: Vec<(&str, FieldValue)>) {
     let host = crate::host::current_host_name();
+    if tracing::enabled!(target: "sim::trace", tracing::Level::DEBUG) {
+        let mut line = String::new();
+        for (k, v) in &fields {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        tracing::debug!(target: "sim::trace", "{host} {kind}{line}");
+    }
     with_world(|w| {
         let t_ns = w.elapsed().as_nanos() as u64;
         let ev = Event {
