@@ -1,11 +1,16 @@
 //! Builds a simulated world from a scenario and runs it.
 //!
-//! This is where a scenario becomes hosts and software: the OIDC issuer, STS (with its IAM registry of
-//! OIDC providers and roles), the cluster's API server, the webhook, one kubelet per node, and a
-//! `kubectl` host that plays the operator, creating ServiceAccounts and then pods on the scenario's
-//! schedule. Every actor is started through the engine and talks to the others only over the network.
+//! This is where a scenario becomes hosts and software. Regional AWS services, one host each: the OIDC
+//! issuer, STS (with its IAM registry of OIDC providers and roles), the EKS API (Pod Identity
+//! associations), EKS Auth and S3. Per cluster: an API server, the webhook, and per node a kubelet and the
+//! Pod Identity Agent. A `kubectl` host plays the operator: it creates ServiceAccounts and associations
+//! through the real APIs, then pods on the scenario's schedule, then the scenario's timed actions.
+//! Every actor is started through the engine and talks to the others only over the network.
+//!
+//! This module is the composition root: the one place that knows both the engine and the actors.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,6 +18,7 @@ use k8s_openapi::api::core::v1::{Container as K8sContainer, Pod, PodSpec, Servic
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde_json::json;
 
 use crate::api_server::{ApiServer, ApiServerConfig, ApiServerStore};
 use crate::http::{HttpClient, Timeouts};
@@ -20,18 +26,26 @@ use crate::jwt::SigningKey;
 use crate::kubelet::{Kubelet, KubeletConfig, ANNOTATION_ACTION, ANNOTATION_SDK, ANNOTATION_USE_INTERVAL_S};
 use crate::oidc_issuer::{IssuedCluster, OidcIssuer, OidcIssuerConfig};
 use crate::runtime::{self, fields};
-use crate::scenario::{Action, Loaded, ScenarioError};
+use crate::scenario::{Action, ActionKind, Association, Loaded, ScenarioError};
 use crate::summary::{Metrics, RunFacts, Summary};
 
-/// Host names (DNS names on the simulated network).
-pub const APISERVER_HOST: &str = "kube-apiserver";
-pub const WEBHOOK_HOST: &str = "pod-identity-webhook";
-pub const KUBECTL_HOST: &str = "kubectl";
+/// Pod annotation: the cluster a pod runs in (for the summary's own/cross split).
+pub const ANNOTATION_CLUSTER: &str = "credsim.dev/cluster";
+/// Pod annotation: objects an `s3-get` pod reads, `bucket/key=owner-cluster` separated by commas.
+pub const ANNOTATION_S3_READS: &str = "credsim.dev/s3-reads";
 
-/// The facts of a cluster that everything else derives from.
+/// The EKS service principal that assumes Pod Identity roles.
+pub const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+/// The access key id EKS Auth signs its STS calls with (registered with STS as that service).
+const EKS_AUTH_ACCESS_KEY_ID: &str = "ASIAEKSAUTHSERVICE01";
+
+/// The facts of one cluster that everything else derives from.
 #[derive(Clone, Debug)]
 pub struct ClusterFacts {
+    /// Cluster name (with the replica suffix when replicated).
     pub name: String,
+    /// The `[cluster]` entry's name.
+    pub base_name: String,
     pub region: String,
     pub account_id: String,
     pub oidc_id: String,
@@ -41,22 +55,60 @@ pub struct ClusterFacts {
     pub provider: String,
     /// `arn:aws:iam::<acct>:oidc-provider/<provider>`.
     pub provider_arn: String,
+    /// `arn:aws:eks:<region>:<acct>:cluster/<name>`.
+    pub arn: String,
+    pub nodes: u32,
+    pub iam_oidc_provider: bool,
+    pub pod_identity_agent: bool,
+    /// Host names of this cluster's API server and webhook, and the prefix of its nodes.
+    pub apiserver_host: String,
+    pub webhook_host: String,
+    pub node_prefix: String,
 }
 
 impl ClusterFacts {
-    pub fn from_scenario(l: &Loaded) -> Self {
-        let c = &l.scenario.cluster;
-        let oidc_id = c.oidc_id.clone().unwrap_or_else(|| oidc_id_for(&c.name));
-        let provider = format!("oidc.eks.{}.amazonaws.com/id/{oidc_id}", c.region);
-        ClusterFacts {
-            name: c.name.clone(),
-            region: c.region.clone(),
-            account_id: c.account_id.clone(),
-            oidc_id,
-            issuer: format!("https://{provider}"),
-            provider_arn: format!("arn:aws:iam::{}:oidc-provider/{provider}", c.account_id),
-            provider,
+    /// Every cluster of a scenario, replicas expanded, in order.
+    pub fn all(l: &Loaded) -> Vec<ClusterFacts> {
+        let total: u32 = l.scenario.clusters.iter().map(|c| c.replicas).sum();
+        let mut out = Vec::new();
+        for c in &l.scenario.clusters {
+            for r in 1..=c.replicas {
+                let name = if c.replicas == 1 { c.name.clone() } else { format!("{}-{r:03}", c.name) };
+                let oidc_id = match (&c.oidc_id, c.replicas) {
+                    (Some(id), 1) => id.clone(),
+                    _ => oidc_id_for(&name),
+                };
+                let provider = format!("oidc.eks.{}.amazonaws.com/id/{oidc_id}", c.region);
+                let single = total == 1;
+                out.push(ClusterFacts {
+                    base_name: c.name.clone(),
+                    region: c.region.clone(),
+                    account_id: c.account_id.clone(),
+                    issuer: format!("https://{provider}"),
+                    provider_arn: format!("arn:aws:iam::{}:oidc-provider/{provider}", c.account_id),
+                    provider,
+                    arn: format!("arn:aws:eks:{}:{}:cluster/{name}", c.region, c.account_id),
+                    oidc_id,
+                    nodes: c.nodes,
+                    iam_oidc_provider: c.iam_oidc_provider,
+                    pod_identity_agent: c.pod_identity_agent,
+                    apiserver_host: if single { "kube-apiserver".into() } else { format!("kube-apiserver.{name}") },
+                    webhook_host: if single { "pod-identity-webhook".into() } else { format!("pod-identity-webhook.{name}") },
+                    node_prefix: if single { "node".into() } else { format!("{name}-node") },
+                    name,
+                });
+            }
         }
+        out
+    }
+
+    /// Whether a scenario entry with `cluster = sel` applies to this cluster.
+    fn selected(&self, sel: &Option<String>) -> bool {
+        sel.as_ref().is_none_or(|s| *s == self.base_name || *s == self.name)
+    }
+
+    fn node_names(&self) -> Vec<String> {
+        (1..=self.nodes).map(|i| format!("{}-{i}", self.node_prefix)).collect()
     }
 
     /// Expands `${OIDC_PROVIDER}`, `${OIDC_PROVIDER_ARN}`, `${ACCOUNT_ID}`, `${CLUSTER_NAME}`, `${REGION}`.
@@ -103,12 +155,14 @@ pub type Progress<'a> = &'a dyn Fn(Duration, Duration);
 /// whether anyone watches or not, so showing progress cannot change a run.
 const DRIVER_STEPS: u32 = 200;
 
-/// A planned pod creation.
+/// One thing the operator does.
 #[derive(Clone, Debug)]
-struct PlannedPod {
-    at: Duration,
-    namespace: String,
-    pod: Pod,
+enum OperatorStep {
+    CreateServiceAccount { apiserver: String, namespace: String, sa: Box<ServiceAccount> },
+    CreatePod { apiserver: String, namespace: String, pod: Box<Pod> },
+    DeletePod { apiserver: String, namespace: String, name: String },
+    CreateAssociation { cluster: String, body: serde_json::Value },
+    DeleteAssociation { cluster: String, namespace: String, service_account: String },
 }
 
 /// Builds the world for `loaded` and runs it to the end.
@@ -120,7 +174,18 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioErr
 pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<'_>) -> Result<RunOutcome, ScenarioError> {
     let wall_start = wall_clock_start();
     let s = &loaded.scenario;
-    let facts = ClusterFacts::from_scenario(loaded);
+    let clusters = ClusterFacts::all(loaded);
+    let first = clusters[0].clone();
+    if let Some(c) = clusters.iter().find(|c| c.account_id != first.account_id || c.region != first.region) {
+        return Err(ScenarioError {
+            file: loaded.path.clone(),
+            line: loaded.line_of("account_id"),
+            column: None,
+            field: "cluster".into(),
+            message: format!("cluster {} is in another account or region: one account and region per scenario", c.name),
+        });
+    }
+    let region = first.region.clone();
     let mut cfg = sim::SimConfig::new(opts.seed);
     cfg.keep_events = opts.keep_events;
     cfg.latency = sim::LatencyModel { min_us: s.network.latency_us_min, max_us: s.network.latency_us_max };
@@ -132,76 +197,110 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         world.subscribe(move |e| m.borrow_mut().observe(e));
     }
 
-    // OIDC issuer.
-    let oidc_host = format!("oidc.eks.{}.amazonaws.com", facts.region);
-    let h = world.add_host(&oidc_host);
+    // OIDC issuer (one regional endpoint for every cluster).
+    let h = world.add_host(&format!("oidc.eks.{region}.amazonaws.com"));
     let issuer_cfg = OidcIssuerConfig {
-        clusters: vec![IssuedCluster {
-            id: facts.oidc_id.clone(),
-            issuer: facts.issuer.clone(),
-            apiserver_jwks_url: format!("https://{APISERVER_HOST}/openid/v1/jwks"),
-        }],
+        clusters: clusters
+            .iter()
+            .map(|c| IssuedCluster {
+                id: c.oidc_id.clone(),
+                issuer: c.issuer.clone(),
+                apiserver_jwks_url: format!("https://{}/openid/v1/jwks", c.apiserver_host),
+            })
+            .collect(),
         upstream_cache: Duration::from_secs(60),
         jwks_max_age_s: 3600,
     };
     world.add_software(h, move || OidcIssuer::run(issuer_cfg.clone()));
 
     // STS and its IAM registry (durable: it survives an STS restart, as IAM does).
-    let sts = Rc::new(build_sts(loaded, &facts)?);
-    let h = world.add_host(&format!("sts.{}.amazonaws.com", facts.region));
+    let (sts, quota_refusals) = build_sts(loaded, &clusters)?;
+    let sts = Rc::new(sts);
+    let sts_url = format!("https://sts.{region}.amazonaws.com");
+    let h = world.add_host(&format!("sts.{region}.amazonaws.com"));
     world.add_alias(h, "sts.amazonaws.com");
     world.add_software(h, move || crate::sts::server::run(sts.clone()));
 
-    // API server, with the cluster's service-account signing key (on disk: survives restarts).
-    let key = Rc::new(SigningKey::generate(sim::derive_seed(opts.seed, &format!("sa-signer/{}", facts.name))));
-    let store = ApiServerStore::new();
-    let mut api_cfg = ApiServerConfig::new(facts.issuer.clone());
-    api_cfg.webhook_url = Some(format!("https://{WEBHOOK_HOST}/mutate"));
-    let h = world.add_host(APISERVER_HOST);
-    world.add_software(h, move || ApiServer::run(api_cfg.clone(), key.clone(), store.clone()));
+    // EKS API (associations) and EKS Auth.
+    let eks_api_url = format!("https://eks.{region}.amazonaws.com");
+    let mut eks_cfg = crate::eks_api::EksApiConfig::new(region.clone(), first.account_id.clone());
+    if let Some(d) = s.eks.propagation_delay_ms {
+        eks_cfg.propagation_delay_ms = d;
+    }
+    if let Some(m) = s.eks.associations_per_cluster_max {
+        eks_cfg.associations_per_cluster_max = m;
+    }
+    let eks_state = crate::eks_api::EksApiState::new();
+    for c in &clusters {
+        eks_state.borrow_mut().add_cluster(&c.name, &c.arn);
+    }
+    let h = world.add_host(&format!("eks.{region}.amazonaws.com"));
+    world.add_software(h, move || crate::eks_api::run(eks_cfg.clone(), eks_state.clone()));
 
-    // Webhook.
-    let webhook_cfg = webhook_config(loaded, &facts);
-    let h = world.add_host(WEBHOOK_HOST);
-    world.add_software(h, move || crate::webhook::server::run(webhook_cfg.clone()));
+    let eks_auth_url = format!("https://eks-auth.{region}.api.aws");
+    let auth_cfg = crate::eks_auth::EksAuthConfig::new(
+        region.clone(),
+        clusters
+            .iter()
+            .map(|c| crate::eks_auth::AuthCluster { name: c.name.clone(), arn: c.arn.clone(), issuer: c.issuer.clone() })
+            .collect(),
+        eks_api_url.clone(),
+        sts_url.clone(),
+        EKS_AUTH_ACCESS_KEY_ID.to_string(),
+    );
+    let h = world.add_host(&format!("eks-auth.{region}.api.aws"));
+    world.add_software(h, move || crate::eks_auth::run(auth_cfg.clone()));
 
-    // Nodes.
-    let node_names: Vec<String> = (1..=s.cluster.nodes).map(|i| format!("node-{i}")).collect();
-    for node in &node_names {
-        let h = world.add_host(node);
-        let mut kc = KubeletConfig::new(node.clone(), format!("https://{APISERVER_HOST}"));
-        if let Some(p) = s.kubelet.sync_period_s {
-            kc.sync_period = Duration::from_secs(p.max(1));
+    // S3.
+    let s3_state = crate::s3::S3State::new();
+    for b in &s.buckets {
+        for o in &b.objects {
+            let tags: Vec<(String, String)> = o.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            s3_state.borrow_mut().put_object(&b.name, &o.key, o.body.clone().into_bytes().into(), tags);
         }
-        world.add_software(h, move || Kubelet::run(kc.clone()));
+    }
+    let h = world.add_host(&format!("s3.{region}.amazonaws.com"));
+    let s3_cfg = crate::s3::S3Config::new(region.clone(), sts_url.clone());
+    world.add_software(h, move || crate::s3::run(s3_cfg.clone(), s3_state.clone()));
+
+    // Clusters: API server, webhook, nodes (kubelet + agent).
+    for c in &clusters {
+        let key = Rc::new(SigningKey::generate(sim::derive_seed(opts.seed, &format!("sa-signer/{}", c.name))));
+        let store = ApiServerStore::new();
+        let mut api_cfg = ApiServerConfig::new(c.issuer.clone());
+        api_cfg.webhook_url = Some(format!("https://{}/mutate", c.webhook_host));
+        let h = world.add_host(&c.apiserver_host);
+        world.add_software(h, move || ApiServer::run(api_cfg.clone(), key.clone(), store.clone()));
+
+        let webhook_cfg = webhook_config(loaded, c, &eks_api_url);
+        let h = world.add_host(&c.webhook_host);
+        world.add_software(h, move || crate::webhook::server::run(webhook_cfg.clone()));
+
+        for node in c.node_names() {
+            let h = world.add_host(&node);
+            let mut kc = KubeletConfig::new(node.clone(), format!("https://{}", c.apiserver_host));
+            if let Some(p) = s.kubelet.sync_period_s {
+                kc.sync_period = Duration::from_secs(p.max(1));
+            }
+            world.add_software(h, move || Kubelet::run(kc.clone()));
+            if c.pod_identity_agent {
+                let mut ac = crate::pod_identity_agent::PodIdentityAgentConfig::new(c.name.clone(), region.clone(), eks_auth_url.clone());
+                if let Some(b) = s.agent.cache_by_pod_uid {
+                    ac.cache_by_pod_uid = b;
+                }
+                if let Some(r) = s.agent.max_credential_retention_s {
+                    ac.max_credential_retention_s = r;
+                }
+                world.add_software(h, move || crate::pod_identity_agent::run(ac.clone()));
+            }
+        }
     }
 
-    // The operator: ServiceAccounts first, then pods on schedule.
-    let plan = plan_pods(loaded, &node_names, opts.seed);
-    let sas: Vec<ServiceAccount> = s
-        .service_accounts
-        .iter()
-        .map(|sa| {
-            let mut ann = std::collections::BTreeMap::new();
-            if let Some(role) = &sa.role {
-                ann.insert("eks.amazonaws.com/role-arn".to_string(), facts.role_arn(role));
-            }
-            for (k, v) in &sa.annotations {
-                ann.insert(k.clone(), facts.expand(v));
-            }
-            ServiceAccount {
-                metadata: ObjectMeta {
-                    name: Some(sa.name.clone()),
-                    namespace: Some(sa.namespace.clone()),
-                    annotations: Some(ann),
-                    ..Default::default()
-                },
-                ..Default::default()
-            }
-        })
-        .collect();
+    // The operator.
+    let (setup, steps) = plan(loaded, &clusters, opts.seed);
     let h = world.add_host(KUBECTL_HOST);
-    world.add_software(h, move || operator(sas.clone(), plan.clone()));
+    let eks_api_url2 = eks_api_url.clone();
+    world.add_software(h, move || operator(setup.clone(), steps.clone(), eks_api_url2.clone()));
 
     let duration = s.scenario.duration.0;
     world.run(async move {
@@ -212,7 +311,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         }
     });
 
-    let wall_ms = wall_clock_start_elapsed_ms(wall_start);
+    let wall_ms = wall_clock_elapsed_ms(wall_start);
     let facts_run = RunFacts {
         scenario: s.scenario.name.clone(),
         seed: opts.seed,
@@ -220,96 +319,241 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         wall_ms,
         events: world.event_count(),
         digest: world.digest(),
+        quota_refusals,
     };
     let summary = metrics.borrow().summary(facts_run);
     Ok(RunOutcome { summary, events: world.take_events() })
 }
 
-/// Every pod the scenario creates, when and where, drawn from the seed.
-fn plan_pods(loaded: &Loaded, nodes: &[String], seed: u64) -> Vec<PlannedPod> {
+/// The operator's host name.
+pub const KUBECTL_HOST: &str = "kubectl";
+
+/// What the operator does first (ServiceAccounts, then associations), and then on schedule.
+fn plan(loaded: &Loaded, clusters: &[ClusterFacts], seed: u64) -> (Vec<OperatorStep>, Vec<(Duration, OperatorStep)>) {
+    let s = &loaded.scenario;
+    let mut setup = Vec::new();
+    for c in clusters {
+        for sa in s.service_accounts.iter().filter(|sa| c.selected(&sa.cluster)) {
+            let mut ann = BTreeMap::new();
+            if let Some(role) = &sa.role {
+                ann.insert("eks.amazonaws.com/role-arn".to_string(), c.role_arn(role));
+            }
+            for (k, v) in &sa.annotations {
+                ann.insert(k.clone(), c.expand(v));
+            }
+            let obj = ServiceAccount {
+                metadata: ObjectMeta {
+                    name: Some(sa.name.clone()),
+                    namespace: Some(sa.namespace.clone()),
+                    annotations: Some(ann),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            setup.push(OperatorStep::CreateServiceAccount {
+                apiserver: c.apiserver_host.clone(),
+                namespace: sa.namespace.clone(),
+                sa: Box::new(obj),
+            });
+        }
+        for a in s.associations.iter().filter(|a| c.selected(&a.cluster)) {
+            setup.push(association_step(c, a));
+        }
+    }
+
+    // Pods, on their schedule.
     let mut rng = ChaCha8Rng::seed_from_u64(sim::derive_seed(seed, "schedule"));
-    let mut plan = Vec::new();
-    for w in &loaded.scenario.workloads {
-        for (ni, node) in nodes.iter().enumerate() {
-            for j in 0..w.pods_per_node {
-                let spread_ms = w.spread.0.as_millis() as u64;
-                let at = w.start.0 + Duration::from_millis(if spread_ms == 0 { 0 } else { rng.random_range(0..=spread_ms) });
-                let mut ann = std::collections::BTreeMap::new();
-                for (k, v) in &w.annotations {
-                    ann.insert(k.clone(), v.clone());
+    let mut steps: Vec<(Duration, OperatorStep)> = Vec::new();
+    let multi = clusters.len() > 1;
+    for c in clusters {
+        for w in s.workloads.iter().filter(|w| c.selected(&w.cluster)) {
+            for (ni, node) in c.node_names().iter().enumerate() {
+                for j in 0..w.pods_per_node {
+                    let spread_ms = w.spread.0.as_millis() as u64;
+                    let at = w.start.0 + Duration::from_millis(if spread_ms == 0 { 0 } else { rng.random_range(0..=spread_ms) });
+                    let name = if multi { format!("{}-{}-{}-{:03}", w.name, c.name, ni + 1, j) } else { format!("{}-{}-{:03}", w.name, ni + 1, j) };
+                    let pod = pod_for(loaded, c, w, node, &name);
+                    steps.push((at, OperatorStep::CreatePod { apiserver: c.apiserver_host.clone(), namespace: w.namespace.clone(), pod: Box::new(pod) }));
                 }
-                ann.insert(ANNOTATION_SDK.into(), w.sdk.to_string());
-                ann.insert(
-                    ANNOTATION_ACTION.into(),
-                    match w.action {
-                        Action::Credentials => "credentials".into(),
-                        Action::GetCallerIdentity => "get-caller-identity".into(),
-                    },
-                );
-                ann.insert(ANNOTATION_USE_INTERVAL_S.into(), w.use_interval.0.as_secs().max(1).to_string());
-                let name = format!("{}-{}-{:03}", w.name, ni + 1, j);
-                let mut labels = std::collections::BTreeMap::new();
-                labels.insert("app".to_string(), w.name.clone());
-                let pod = Pod {
-                    metadata: ObjectMeta {
-                        name: Some(name),
-                        namespace: Some(w.namespace.clone()),
-                        annotations: Some(ann),
-                        labels: Some(labels),
-                        ..Default::default()
-                    },
-                    spec: Some(PodSpec {
-                        service_account_name: Some(w.service_account.clone()),
-                        node_name: Some(node.clone()),
-                        containers: vec![K8sContainer {
-                            name: w.name.clone(),
-                            image: Some(format!("public.ecr.aws/credsim/{}:latest", w.name)),
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    }),
-                    status: None,
-                };
-                plan.push(PlannedPod { at, namespace: w.namespace.clone(), pod });
             }
         }
     }
-    plan.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.pod.metadata.name.cmp(&b.pod.metadata.name)));
-    plan
+    // Timed actions.
+    for a in &s.actions {
+        let at = a.at.0;
+        for c in clusters {
+            match &a.what {
+                ActionKind::CreateAssociation(assoc) if c.selected(&assoc.cluster) => steps.push((at, association_step(c, assoc))),
+                ActionKind::DeleteAssociation { cluster, namespace, service_account } if c.selected(cluster) => steps.push((
+                    at,
+                    OperatorStep::DeleteAssociation { cluster: c.name.clone(), namespace: namespace.clone(), service_account: service_account.clone() },
+                )),
+                ActionKind::RollingRestart { workload, cluster, pause } if c.selected(cluster) => {
+                    let Some(w) = s.workloads.iter().find(|w| &w.name == workload && c.selected(&w.cluster)) else { continue };
+                    let mut t = at;
+                    for (ni, node) in c.node_names().iter().enumerate() {
+                        for j in 0..w.pods_per_node {
+                            let old = if multi { format!("{}-{}-{}-{:03}", w.name, c.name, ni + 1, j) } else { format!("{}-{}-{:03}", w.name, ni + 1, j) };
+                            let new = format!("{old}-r{}", at.as_secs());
+                            let pod = pod_for(loaded, c, w, node, &new);
+                            steps.push((t, OperatorStep::CreatePod { apiserver: c.apiserver_host.clone(), namespace: w.namespace.clone(), pod: Box::new(pod) }));
+                            t += pause.0;
+                            steps.push((t, OperatorStep::DeletePod { apiserver: c.apiserver_host.clone(), namespace: w.namespace.clone(), name: old }));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    steps.sort_by_key(|(at, _)| *at);
+    (setup, steps)
+}
+
+fn association_step(c: &ClusterFacts, a: &Association) -> OperatorStep {
+    let mut body = json!({
+        "namespace": a.namespace,
+        "serviceAccount": a.service_account,
+        "roleArn": c.role_arn(&a.role),
+    });
+    if let Some(t) = &a.target_role {
+        body["targetRoleArn"] = json!(c.role_arn(t));
+    }
+    if a.disable_session_tags {
+        body["disableSessionTags"] = json!(true);
+    }
+    if let Some(p) = &a.policy {
+        body["policy"] = json!(c.expand(p));
+    }
+    OperatorStep::CreateAssociation { cluster: c.name.clone(), body }
+}
+
+fn pod_for(loaded: &Loaded, c: &ClusterFacts, w: &crate::scenario::Workload, node: &str, name: &str) -> Pod {
+    let mut ann = BTreeMap::new();
+    for (k, v) in &w.annotations {
+        ann.insert(k.clone(), v.clone());
+    }
+    ann.insert(ANNOTATION_SDK.into(), w.sdk.to_string());
+    ann.insert(
+        ANNOTATION_ACTION.into(),
+        match w.action {
+            Action::Credentials => "credentials".into(),
+            Action::GetCallerIdentity => "get-caller-identity".into(),
+            Action::S3Get => "s3-get".into(),
+        },
+    );
+    ann.insert(ANNOTATION_USE_INTERVAL_S.into(), w.use_interval.0.as_secs().max(1).to_string());
+    ann.insert(ANNOTATION_CLUSTER.into(), c.name.clone());
+    if !w.s3_reads.is_empty() {
+        ann.insert(ANNOTATION_S3_READS.into(), s3_reads(loaded, c, &w.s3_reads).join(","));
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert("app".to_string(), w.name.clone());
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(w.namespace.clone()),
+            annotations: Some(ann),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            service_account_name: Some(w.service_account.clone()),
+            node_name: Some(node.to_string()),
+            containers: vec![K8sContainer {
+                name: w.name.clone(),
+                image: Some(format!("public.ecr.aws/credsim/{}:latest", w.name)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// `bucket/key` or `bucket/*` entries, expanded to `bucket/key=owner` (owner: the object's
+/// `eks-cluster-name` tag, with `${CLUSTER_NAME}` expanded for this cluster's pods).
+fn s3_reads(loaded: &Loaded, c: &ClusterFacts, reads: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in reads {
+        let Some((bucket, key)) = r.split_once('/') else { continue };
+        let key = c.expand(key);
+        for b in loaded.scenario.buckets.iter().filter(|b| b.name == bucket) {
+            for o in b.objects.iter().filter(|o| key == "*" || o.key == key) {
+                let owner = o.tags.get("eks-cluster-name").cloned().unwrap_or_default();
+                out.push(format!("{}/{}={owner}", b.name, o.key));
+            }
+        }
+    }
+    out
 }
 
 /// The operator's software on the `kubectl` host.
-async fn operator(sas: Vec<ServiceAccount>, plan: Vec<PlannedPod>) {
+async fn operator(setup: Vec<OperatorStep>, steps: Vec<(Duration, OperatorStep)>, eks_api_url: String) {
     let client = HttpClient::new();
-    let base = format!("https://{APISERVER_HOST}");
-    let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) };
-    for sa in &sas {
-        let ns = sa.metadata.namespace.clone().unwrap_or_default();
-        let body = serde_json::to_vec(sa).unwrap_or_default();
-        apply_with_retry(&client, &format!("{base}/api/v1/namespaces/{ns}/serviceaccounts"), body, t).await;
-    }
     let start = tokio::time::Instant::now();
-    for p in plan {
-        tokio::time::sleep_until(start + p.at).await;
-        let body = serde_json::to_vec(&p.pod).unwrap_or_default();
-        let url = format!("{base}/api/v1/namespaces/{}/pods", p.namespace);
-        let client = &client;
-        apply_with_retry(client, &url, body, t).await;
+    for step in setup {
+        do_step(&client, &eks_api_url, step).await;
+    }
+    for (at, step) in steps {
+        tokio::time::sleep_until(start + at).await;
+        do_step(&client, &eks_api_url, step).await;
     }
     std::future::pending::<()>().await;
 }
 
-/// `kubectl apply` with a few retries (409 counts as done).
-async fn apply_with_retry(client: &HttpClient, url: &str, body: Vec<u8>, t: Timeouts) {
+async fn do_step(client: &HttpClient, eks_api_url: &str, step: OperatorStep) {
+    let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) };
+    match step {
+        OperatorStep::CreateServiceAccount { apiserver, namespace, sa } => {
+            let url = format!("https://{apiserver}/api/v1/namespaces/{namespace}/serviceaccounts");
+            send_with_retry(client, "POST", &url, serde_json::to_vec(&sa).unwrap_or_default(), t).await;
+        }
+        OperatorStep::CreatePod { apiserver, namespace, pod } => {
+            let url = format!("https://{apiserver}/api/v1/namespaces/{namespace}/pods");
+            send_with_retry(client, "POST", &url, serde_json::to_vec(&pod).unwrap_or_default(), t).await;
+        }
+        OperatorStep::DeletePod { apiserver, namespace, name } => {
+            send_with_retry(client, "DELETE", &format!("https://{apiserver}/api/v1/namespaces/{namespace}/pods/{name}"), Vec::new(), t).await;
+        }
+        OperatorStep::CreateAssociation { cluster, body } => {
+            let url = format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations");
+            send_with_retry(client, "POST", &url, serde_json::to_vec(&body).unwrap_or_default(), t).await;
+        }
+        OperatorStep::DeleteAssociation { cluster, namespace, service_account } => {
+            let q = serde_urlencoded::to_string([("namespace", namespace.as_str()), ("serviceAccount", service_account.as_str())]).unwrap_or_default();
+            let url = format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations?{q}");
+            let Ok(r) = client.get(&url, &[], t).await else { return };
+            let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap_or_default();
+            for a in v["associations"].as_array().into_iter().flatten() {
+                if let Some(id) = a["associationId"].as_str() {
+                    send_with_retry(client, "DELETE", &format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations/{id}"), Vec::new(), t).await;
+                }
+            }
+        }
+    }
+}
+
+/// `kubectl` / `aws eks` with a few retries; 409 (already exists) counts as done, other 4xx are final.
+async fn send_with_retry(client: &HttpClient, method: &str, url: &str, body: Vec<u8>, t: Timeouts) {
     let mut delay = Duration::from_secs(1);
     for _ in 0..10 {
-        match client.post(url, "application/json", body.clone(), t).await {
+        let req = http::Request::builder()
+            .method(method)
+            .uri("/")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(bytes::Bytes::from(body.clone()));
+        let Ok(req) = req else { return };
+        match client.send(url, req, t).await {
             Ok(r) if r.status().is_success() || r.status() == 409 => return,
             Ok(r) => {
-                runtime::record("kubectl.failed", fields!["url" => url, "status" => r.status().as_u16() as u64]);
+                runtime::record("kubectl.failed", fields!["method" => method, "url" => url, "status" => r.status().as_u16() as u64]);
+                if r.status().is_client_error() && r.status() != 429 {
+                    return;
+                }
             }
             Err(e) => {
-                runtime::record("kubectl.failed", fields!["url" => url, "error" => e.code()]);
+                runtime::record("kubectl.failed", fields!["method" => method, "url" => url, "error" => e.code()]);
             }
         }
         tokio::time::sleep(delay).await;
@@ -324,39 +568,63 @@ fn wall_clock_start() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-fn wall_clock_start_elapsed_ms(start: std::time::Instant) -> u64 {
+fn wall_clock_elapsed_ms(start: std::time::Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
 /// The webhook as EKS runs it: `--aws-default-region` set to the cluster's region and
 /// `--sts-regional-endpoint=true` (EKS pods show `AWS_REGION`, `AWS_DEFAULT_REGION` and
 /// `AWS_STS_REGIONAL_ENDPOINTS=regional`; the managed flags are not published, so both are scenario
-/// settings).
-fn webhook_config(loaded: &Loaded, facts: &ClusterFacts) -> crate::webhook::server::WebhookServerConfig {
+/// settings). It learns the cluster's Pod Identity associations from the EKS API.
+fn webhook_config(loaded: &Loaded, c: &ClusterFacts, eks_api_url: &str) -> crate::webhook::server::WebhookServerConfig {
     let w = &loaded.scenario.webhook;
-    let mut m = crate::webhook::config::WebhookConfig { aws_default_region: facts.region.clone(), ..Default::default() };
+    let mut m = crate::webhook::config::WebhookConfig { aws_default_region: c.region.clone(), ..Default::default() };
     m.sts_regional_endpoint = w.sts_regional_endpoint.unwrap_or(true);
     if let Some(t) = w.token_expiration_s {
         m.token_expiration_s = t;
     }
     crate::webhook::server::WebhookServerConfig {
         mutation: m,
-        apiserver_url: format!("https://{APISERVER_HOST}"),
+        apiserver_url: format!("https://{}", c.apiserver_host),
         sa_lookup_grace: Duration::ZERO,
+        associations_url: Some(format!("{eks_api_url}/credsim-internal/clusters/{}/pod-identity-associations", c.name)),
+        associations_poll: Duration::from_secs(10),
     }
 }
 
-/// STS with the scenario's IAM: OIDC providers and roles (trust policies with placeholders expanded).
-fn build_sts(loaded: &Loaded, facts: &ClusterFacts) -> Result<crate::sts::StsService, ScenarioError> {
+/// Expands `${OIDC_PROVIDER:<cluster>}` and `${OIDC_PROVIDER_ARN:<cluster>}` for any cluster by name
+/// (trust policies that name several clusters' providers).
+fn expand_for_clusters(clusters: &[ClusterFacts], text: &str) -> String {
+    let mut out = text.to_string();
+    for c in clusters {
+        out = out
+            .replace(&format!("${{OIDC_PROVIDER_ARN:{}}}", c.name), &c.provider_arn)
+            .replace(&format!("${{OIDC_PROVIDER:{}}}", c.name), &c.provider);
+    }
+    out
+}
+
+/// STS with the scenario's IAM: OIDC providers (one per cluster that asks, then any extra), roles with
+/// their trust and identity policies, and EKS Auth's service identity. Refused registrations (quotas)
+/// are counted, not fatal: a scenario may be about them.
+fn build_sts(loaded: &Loaded, clusters: &[ClusterFacts]) -> Result<(crate::sts::StsService, BTreeMap<String, u64>), ScenarioError> {
     let s = &loaded.scenario;
-    let mut cfg = crate::sts::StsConfig::new(facts.account_id.clone(), facts.region.clone());
+    let first = &clusters[0];
+    let mut cfg = crate::sts::StsConfig::new(first.account_id.clone(), first.region.clone());
     if let Some(l) = s.sts.leeway_s {
         cfg.leeway_s = l;
     }
     if let Some(t) = s.sts.jwks_cache_s {
         cfg.jwks_cache_ttl_s_default = t;
     }
+    if let Some(m) = s.iam.oidc_providers_max {
+        cfg.oidc_providers_max = m;
+    }
+    if let Some(m) = s.iam.trust_policy_chars_max {
+        cfg.trust_policy_chars_max = m;
+    }
     let sts = crate::sts::StsService::new(cfg);
+    sts.register_service_identity(EKS_AUTH_ACCESS_KEY_ID, POD_IDENTITY_PRINCIPAL);
     let err = |field: String, near: &str, message: String| ScenarioError {
         file: loaded.path.clone(),
         line: loaded.line_of(near),
@@ -364,23 +632,50 @@ fn build_sts(loaded: &Loaded, facts: &ClusterFacts) -> Result<crate::sts::StsSer
         field,
         message,
     };
-    let providers = if s.oidc_providers.is_empty() {
-        vec![crate::scenario::OidcProvider { url: "cluster".into(), client_ids: vec!["sts.amazonaws.com".into()], thumbprints: vec![] }]
-    } else {
-        s.oidc_providers.clone()
+    let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut register = |url: &str, ids: &[&str], thumbs: &[&str], field: String, near: &str| -> Result<(), ScenarioError> {
+        match sts.register_oidc_provider(url, ids, thumbs) {
+            Ok(_) => Ok(()),
+            Err(crate::sts::registry::RegistryError::LimitExceeded(_)) => {
+                *refusals.entry("LimitExceeded".into()).or_default() += 1;
+                Ok(())
+            }
+            Err(e) => Err(err(field, near, e.to_string())),
+        }
     };
-    for (i, p) in providers.iter().enumerate() {
-        let url = if p.url == "cluster" { facts.issuer.clone() } else { facts.expand(&p.url) };
+    // Explicit [[oidc_provider]] entries; `url = "cluster"` means the first cluster's issuer.
+    let mut explicit_cluster = false;
+    for (i, p) in s.oidc_providers.iter().enumerate() {
+        let url = if p.url == "cluster" {
+            explicit_cluster = true;
+            first.issuer.clone()
+        } else {
+            first.expand(&p.url)
+        };
         let ids: Vec<&str> = p.client_ids.iter().map(String::as_str).collect();
         let thumbs: Vec<&str> = p.thumbprints.iter().map(String::as_str).collect();
-        sts.register_oidc_provider(&url, &ids, &thumbs)
-            .map_err(|e| err(format!("oidc_provider[{i}]"), "[[oidc_provider]]", e.to_string()))?;
+        register(&url, &ids, &thumbs, format!("oidc_provider[{i}]"), "[[oidc_provider]]")?;
+    }
+    for (i, c) in clusters.iter().enumerate() {
+        if c.iam_oidc_provider && !(i == 0 && explicit_cluster) {
+            register(&c.issuer, &["sts.amazonaws.com"], &[], "cluster".into(), "[cluster")?;
+        }
     }
     for (i, (r, policy)) in s.roles.iter().zip(&loaded.trust_policies).enumerate() {
-        let policy = facts.expand(policy);
+        let policy = expand_for_clusters(clusters, &first.expand(policy));
         let max = u32::try_from(r.max_session_duration_s).unwrap_or(u32::MAX);
-        sts.create_role(&r.name, &policy, max)
-            .map_err(|e| err(format!("role[{i}]"), &format!("name = \"{}\"", r.name), e.to_string()))?;
+        match sts.create_role(&r.name, &policy, max) {
+            Ok(_) => {}
+            Err(crate::sts::registry::RegistryError::LimitExceeded(_)) => {
+                *refusals.entry("LimitExceeded".into()).or_default() += 1;
+                continue;
+            }
+            Err(e) => return Err(err(format!("role[{i}]"), &format!("name = \"{}\"", r.name), e.to_string())),
+        }
+        for (j, p) in r.policies.iter().enumerate() {
+            sts.put_role_policy(&r.name, &p.name, &first.expand(&p.document))
+                .map_err(|e| err(format!("role[{i}].policies[{j}]"), &format!("name = \"{}\"", p.name), e.to_string()))?;
+        }
     }
-    Ok(sts)
+    Ok((sts, refusals))
 }

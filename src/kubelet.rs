@@ -190,8 +190,14 @@ impl Kubelet {
         };
         let action = match ann.get(ANNOTATION_ACTION).map(String::as_str) {
             Some("credentials") => Action::Credentials,
+            Some("s3-get") => Action::S3Get,
             _ => Action::GetCallerIdentity,
         };
+        let cluster = ann.get(crate::cluster::ANNOTATION_CLUSTER).cloned().unwrap_or_default();
+        let s3_reads: Vec<crate::pod::S3Read> = ann
+            .get(crate::cluster::ANNOTATION_S3_READS)
+            .map(|v| v.split(',').filter_map(crate::pod::S3Read::parse).collect())
+            .unwrap_or_default();
         let use_interval =
             Duration::from_secs(ann.get(ANNOTATION_USE_INTERVAL_S).and_then(|v| v.parse().ok()).unwrap_or(300).max(1));
         for c in &spec.containers {
@@ -206,6 +212,8 @@ impl Kubelet {
                 use_interval,
                 env,
                 fs: fs.clone(),
+                cluster: cluster.clone(),
+                s3_reads: s3_reads.clone(),
             };
             runtime::spawn(container.run());
         }

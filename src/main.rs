@@ -34,6 +34,50 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
     },
+    /// The Amazon EKS Pod Identity Webhook, offline.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Print the JSON Patch the webhook would return for a Pod, and the mutated Pod.
+    Mutate(MutateArgs),
+}
+
+#[derive(clap::Args)]
+struct MutateArgs {
+    /// The Pod manifest (YAML or JSON).
+    pod: PathBuf,
+    /// The Pod's ServiceAccount manifest (YAML or JSON); without it the webhook has none in its cache.
+    #[arg(long, value_name = "SA.yaml")]
+    service_account: Option<PathBuf>,
+    /// A Pod Identity association NAMESPACE/SERVICE_ACCOUNT (repeatable).
+    #[arg(long, value_name = "NS/SA")]
+    association: Vec<String>,
+    /// `--aws-default-region`.
+    #[arg(long)]
+    region: Option<String>,
+    /// `--token-expiration`, seconds.
+    #[arg(long)]
+    token_expiration: Option<i64>,
+    /// `--sts-regional-endpoint`.
+    #[arg(long)]
+    sts_regional_endpoint: bool,
+    /// `--annotation-prefix`.
+    #[arg(long)]
+    annotation_prefix: Option<String>,
+    /// `--token-audience`.
+    #[arg(long)]
+    token_audience: Option<String>,
+    /// `--token-mount-path`.
+    #[arg(long)]
+    token_mount_path: Option<String>,
+    /// Seed for the Pod Identity token-lifetime jitter.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 fn main() -> ExitCode {
@@ -49,7 +93,114 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None });
     match command {
         Command::Run { scenario, seed, json, trace } => run(scenario, seed, json, trace),
+        Command::Webhook { command: WebhookCommand::Mutate(args) } => mutate(args),
     }
+}
+
+/// Reads a manifest, naming the file and the field that does not parse.
+fn read_manifest<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let de = serde_yaml::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let at = inner.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+        format!("{}{at}: field `{field}`: {inner}", path.display())
+    })
+}
+
+fn mutate(args: MutateArgs) -> ExitCode {
+    use credsim::webhook;
+    let pod: k8s_openapi::api::core::v1::Pod = match read_manifest(&args.pod) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sa: Option<k8s_openapi::api::core::v1::ServiceAccount> = match &args.service_account {
+        Some(p) => match read_manifest(p) {
+            Ok(sa) => Some(sa),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut cfg = webhook::config::WebhookConfig::default();
+    if let Some(r) = args.region {
+        cfg.aws_default_region = r;
+    }
+    if let Some(t) = args.token_expiration {
+        cfg.token_expiration_s = t;
+    }
+    cfg.sts_regional_endpoint = args.sts_regional_endpoint;
+    if let Some(p) = args.annotation_prefix {
+        cfg.annotation_prefix = p;
+    }
+    if let Some(a) = args.token_audience {
+        cfg.token_audience = a;
+    }
+    if let Some(m) = args.token_mount_path {
+        cfg.token_mount_path = m;
+    }
+    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let sa_name = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
+    let mut pod = pod;
+    pod.metadata.namespace = Some(namespace.clone());
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.service_account_name = Some(sa_name.clone());
+    }
+    let mut assoc = None;
+    for a in &args.association {
+        let Some((ns, name)) = a.split_once('/') else {
+            eprintln!("error: --association {a:?}: expected NAMESPACE/SERVICE_ACCOUNT");
+            return ExitCode::from(2);
+        };
+        if ns == namespace && name == sa_name {
+            assoc = Some(webhook::pod_identity::PodIdentityAssociationRef::new(ns, name));
+        }
+    }
+    let sa = sa.filter(|sa| {
+        sa.metadata.name.as_deref() == Some(sa_name.as_str())
+            && sa.metadata.namespace.as_deref().unwrap_or(namespace.as_str()) == namespace
+    });
+    let sa = sa.map(|mut sa| {
+        sa.metadata.namespace = Some(namespace.clone());
+        sa
+    });
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let m = match webhook::mutate(&cfg, &pod, sa.as_ref(), assoc.as_ref(), &mut rng) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.pod.display());
+            return ExitCode::from(2);
+        }
+    };
+    println!("# {}", m.outcome);
+    for w in &m.warnings {
+        println!("# warning: {w}");
+    }
+    match &m.patch {
+        None => println!("# no patch: the Pod is admitted unchanged"),
+        Some(p) => {
+            println!("# JSON Patch");
+            println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
+            match webhook::apply(&pod, p) {
+                Ok(mutated) => {
+                    println!("---\n# mutated Pod");
+                    print!("{}", serde_yaml::to_string(&mutated).unwrap_or_default());
+                }
+                Err(e) => {
+                    eprintln!("error: applying the patch: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathBuf>) -> ExitCode {

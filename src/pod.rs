@@ -26,6 +26,27 @@ pub struct Container {
     pub use_interval: Duration,
     pub env: BTreeMap<String, String>,
     pub fs: PodFs,
+    /// The cluster the pod runs in.
+    pub cluster: String,
+    /// Objects read on every use (`action = "s3-get"`).
+    pub s3_reads: Vec<S3Read>,
+}
+
+/// An object a pod reads, and the cluster that owns it (its `eks-cluster-name` tag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Read {
+    pub bucket: String,
+    pub key: String,
+    pub owner: String,
+}
+
+impl S3Read {
+    /// Parses `bucket/key=owner`.
+    pub fn parse(s: &str) -> Option<S3Read> {
+        let (object, owner) = s.split_once('=').unwrap_or((s, ""));
+        let (bucket, key) = object.split_once('/')?;
+        Some(S3Read { bucket: bucket.into(), key: key.into(), owner: owner.into() })
+    }
 }
 
 impl Container {
@@ -58,8 +79,10 @@ impl Container {
                         );
                         first = false;
                     }
-                    if self.action == Action::GetCallerIdentity {
-                        self.get_caller_identity(&http, &c).await;
+                    match self.action {
+                        Action::GetCallerIdentity => self.get_caller_identity(&http, &c).await,
+                        Action::S3Get => self.s3_reads(&http, &c).await,
+                        Action::Credentials => {}
                     }
                 }
                 Err(e) => {
@@ -70,6 +93,30 @@ impl Container {
                 }
             }
             tokio::time::sleep(self.use_interval).await;
+        }
+    }
+
+    async fn s3_reads(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials) {
+        let region = self.env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".into());
+        for r in &self.s3_reads {
+            let t0 = tokio::time::Instant::now();
+            let outcome = match crate::s3::get_object(http, c, &region, &r.bucket, &r.key).await {
+                Ok(_) => "allowed".to_string(),
+                Err(e) if e.code == "AccessDenied" => "denied".to_string(),
+                Err(e) => e.code.clone(),
+            };
+            runtime::record(
+                "pod.s3",
+                fields![
+                    "pod" => &self.pod,
+                    "cluster" => &self.cluster,
+                    "bucket" => &r.bucket,
+                    "key" => &r.key,
+                    "owner" => &r.owner,
+                    "outcome" => outcome,
+                    "ms" => t0.elapsed().as_millis() as u64,
+                ],
+            );
         }
     }
 

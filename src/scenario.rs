@@ -24,7 +24,9 @@ pub const DEFAULT_SCENARIO_PATH: &str = "scenarios/irsa-basic.toml";
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub scenario: Meta,
-    pub cluster: Cluster,
+    /// One `[cluster]` table, or several `[[cluster]]` entries.
+    #[serde(rename = "cluster", deserialize_with = "one_or_many")]
+    pub clusters: Vec<Cluster>,
     #[serde(default)]
     pub network: Network,
     #[serde(default, rename = "oidc_provider")]
@@ -35,12 +37,45 @@ pub struct Scenario {
     pub service_accounts: Vec<ServiceAccount>,
     #[serde(default, rename = "workload")]
     pub workloads: Vec<Workload>,
+    /// EKS Pod Identity associations created at the start (after ServiceAccounts).
+    #[serde(default, rename = "association")]
+    pub associations: Vec<Association>,
+    /// S3 buckets and their objects.
+    #[serde(default, rename = "bucket")]
+    pub buckets: Vec<Bucket>,
+    /// Things the operator does at given times (associations, rolling restarts).
+    #[serde(default, rename = "action")]
+    pub actions: Vec<TimedAction>,
     #[serde(default)]
     pub sts: StsSettings,
     #[serde(default)]
     pub kubelet: KubeletSettings,
     #[serde(default)]
     pub webhook: WebhookSettings,
+    #[serde(default)]
+    pub agent: AgentSettings,
+    #[serde(default)]
+    pub eks: EksSettings,
+    #[serde(default)]
+    pub iam: IamSettings,
+}
+
+/// Accepts a table or an array of tables.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(t) => vec![t],
+    })
 }
 
 /// `[scenario]`: name, seed and length of the run.
@@ -76,6 +111,23 @@ pub struct Cluster {
     pub oidc_id: Option<String>,
     /// Number of worker nodes (`node-1` … `node-N`).
     pub nodes: u32,
+    /// Copies of this cluster, named `<name>-001` …; `1` (the default) keeps the name as is.
+    #[serde(default = "default_one")]
+    pub replicas: u32,
+    /// Register the cluster's issuer as an IAM OIDC provider (client id `sts.amazonaws.com`), as
+    /// `eksctl utils associate-iam-oidc-provider` does. Needed for IRSA.
+    #[serde(default = "default_true")]
+    pub iam_oidc_provider: bool,
+    /// Run the EKS Pod Identity Agent add-on on every node.
+    #[serde(default = "default_true")]
+    pub pod_identity_agent: bool,
+}
+
+fn default_one() -> u32 {
+    1
+}
+fn default_true() -> bool {
+    true
 }
 
 fn default_region() -> String {
@@ -143,6 +195,18 @@ pub struct Role {
     /// `MaxSessionDuration`, seconds (IAM default 3600; 3600–43200).
     #[serde(default = "default_max_session")]
     pub max_session_duration_s: u64,
+    /// Inline identity policies (`PutRolePolicy`).
+    #[serde(default)]
+    pub policies: Vec<InlinePolicy>,
+}
+
+/// An inline identity policy of a role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlinePolicy {
+    pub name: String,
+    /// The policy, IAM JSON.
+    pub document: String,
 }
 
 fn default_max_session() -> u64 {
@@ -153,6 +217,9 @@ fn default_max_session() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceAccount {
+    /// Cluster (base) name; every cluster when absent.
+    #[serde(default)]
+    pub cluster: Option<String>,
     #[serde(default = "default_namespace")]
     pub namespace: String,
     pub name: String,
@@ -198,6 +265,89 @@ pub enum Action {
     Credentials,
     /// Resolve credentials and call STS `GetCallerIdentity` with them.
     GetCallerIdentity,
+    /// Resolve credentials and read the workload's `s3_reads` objects.
+    S3Get,
+}
+
+/// `[[association]]`: an EKS Pod Identity association.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Association {
+    /// Cluster (base) name; every cluster when absent.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub service_account: String,
+    /// Role name from `[[role]]`.
+    pub role: String,
+    /// Role name to chain into (`targetRoleArn`).
+    #[serde(default)]
+    pub target_role: Option<String>,
+    #[serde(default)]
+    pub disable_session_tags: bool,
+    /// Session policy (IAM JSON).
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// `[[bucket]]`: an S3 bucket with objects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub name: String,
+    #[serde(default)]
+    pub objects: Vec<Object>,
+}
+
+/// An object in a bucket. Its owning cluster (for the own/cross split of the summary) is its
+/// `eks-cluster-name` tag.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Object {
+    pub key: String,
+    #[serde(default)]
+    pub tags: indexmap::IndexMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// `[[action]]`: something the operator does at a time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedAction {
+    pub at: HumanDuration,
+    #[serde(flatten)]
+    pub what: ActionKind,
+}
+
+/// What a timed action does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// `CreatePodIdentityAssociation`.
+    CreateAssociation(Association),
+    /// `DeletePodIdentityAssociation` of a namespace/service account's association.
+    DeleteAssociation {
+        #[serde(default)]
+        cluster: Option<String>,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        service_account: String,
+    },
+    /// Replaces every pod of a workload, one at a time: the new pod is created, then after `pause` the
+    /// old one is deleted (a Deployment rollout with maxSurge 1, maxUnavailable 0).
+    RollingRestart {
+        workload: String,
+        #[serde(default)]
+        cluster: Option<String>,
+        #[serde(default = "default_pause")]
+        pause: HumanDuration,
+    },
+}
+
+fn default_pause() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
 }
 
 /// `[[workload]]`: a set of identical pods.
@@ -205,6 +355,9 @@ pub enum Action {
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     pub name: String,
+    /// Cluster (base) name; every cluster when absent.
+    #[serde(default)]
+    pub cluster: Option<String>,
     #[serde(default = "default_namespace")]
     pub namespace: String,
     pub service_account: String,
@@ -227,6 +380,9 @@ pub struct Workload {
     /// Pod annotations, verbatim (e.g. `eks.amazonaws.com/skip-containers`).
     #[serde(default)]
     pub annotations: indexmap::IndexMap<String, String>,
+    /// With `action = "s3-get"`: objects read on every use, `"bucket/key"` or `"bucket/*"`.
+    #[serde(default)]
+    pub s3_reads: Vec<String>,
 }
 
 fn default_sdk() -> SdkName {
@@ -270,6 +426,42 @@ pub struct WebhookSettings {
     /// `--sts-regional-endpoint`.
     #[serde(default)]
     pub sts_regional_endpoint: Option<bool>,
+}
+
+/// `[agent]`: Pod Identity Agent settings (see `pod_identity_agent` for defaults and sources).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Key the cache by pod UID instead of by token (the newer agent's behaviour).
+    #[serde(default)]
+    pub cache_by_pod_uid: Option<bool>,
+    /// `--max-credential-retention-before-renewal`, seconds.
+    #[serde(default)]
+    pub max_credential_retention_s: Option<u64>,
+}
+
+/// `[eks]`: EKS control-plane settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EksSettings {
+    /// How long an association change takes to reach EKS Auth and the webhook, milliseconds.
+    #[serde(default)]
+    pub propagation_delay_ms: Option<u64>,
+    /// Associations per cluster (EKS quota: 5,000).
+    #[serde(default)]
+    pub associations_per_cluster_max: Option<usize>,
+}
+
+/// `[iam]`: account quotas.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamSettings {
+    /// OIDC providers per account (quota: 100).
+    #[serde(default)]
+    pub oidc_providers_max: Option<usize>,
+    /// Trust policy size, characters without whitespace (2,048; raisable to 4,096).
+    #[serde(default)]
+    pub trust_policy_chars_max: Option<usize>,
 }
 
 /// A duration written as `"90s"`, `"15m"`, `"26h"`, `"2d"`, `"500ms"` or a number of seconds.
@@ -385,19 +577,30 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
         ScenarioError { file: file.to_string(), line: pos, column: None, field, message }
     };
     let s = &scenario;
-    if s.cluster.nodes == 0 {
-        return Err(at("cluster.nodes".into(), "nodes", "a cluster needs at least one node".into()));
+    if s.clusters.is_empty() {
+        return Err(at("cluster".into(), "[cluster]", "a scenario needs a [cluster]".into()));
     }
+    for (i, c) in s.clusters.iter().enumerate() {
+        let f = |k: &str| if s.clusters.len() == 1 { format!("cluster.{k}") } else { format!("cluster[{i}].{k}") };
+        if c.nodes == 0 {
+            return Err(at(f("nodes"), "nodes", "a cluster needs at least one node".into()));
+        }
+        if c.replicas == 0 {
+            return Err(at(f("replicas"), "replicas", "must be at least 1".into()));
+        }
+        if let Some(id) = &c.oidc_id
+            && (id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()))
+        {
+            return Err(at(f("oidc_id"), "oidc_id", "must be 32 upper-case hex digits".into()));
+        }
+    }
+    let cluster_known = |c: &Option<String>| c.as_ref().is_none_or(|c| s.clusters.iter().any(|k| &k.name == c));
+    let role_known = |r: &str| s.roles.iter().any(|k| k.name == r);
     if s.scenario.duration.0.is_zero() {
         return Err(at("scenario.duration".into(), "duration", "the run must last longer than 0s".into()));
     }
     if s.network.latency_us_min > s.network.latency_us_max {
         return Err(at("network.latency_us_min".into(), "latency_us_min", "must not exceed latency_us_max".into()));
-    }
-    if let Some(id) = &s.cluster.oidc_id
-        && (id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()))
-    {
-        return Err(at("cluster.oidc_id".into(), "oidc_id", "must be 32 upper-case hex digits".into()));
     }
     let mut trust_policies = Vec::new();
     for (i, r) in s.roles.iter().enumerate() {
@@ -429,7 +632,36 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
             return Err(at(format!("service_account[{i}].role"), &format!("role = \"{role}\""), format!("no [[role]] named {role:?}")));
         }
     }
+    for (i, a) in s.associations.iter().enumerate() {
+        check_association(a, &format!("association[{i}]"), &cluster_known, &role_known, &at)?;
+    }
+    for (i, a) in s.actions.iter().enumerate() {
+        match &a.what {
+            ActionKind::CreateAssociation(a) => check_association(a, &format!("action[{i}]"), &cluster_known, &role_known, &at)?,
+            ActionKind::DeleteAssociation { cluster, .. } if !cluster_known(cluster) => {
+                return Err(at(format!("action[{i}].cluster"), "cluster", format!("no [[cluster]] named {cluster:?}")));
+            }
+            ActionKind::RollingRestart { workload, cluster, .. } => {
+                if !s.workloads.iter().any(|w| &w.name == workload) {
+                    return Err(at(format!("action[{i}].workload"), &format!("workload = \"{workload}\""), format!("no [[workload]] named {workload:?}")));
+                }
+                if !cluster_known(cluster) {
+                    return Err(at(format!("action[{i}].cluster"), "cluster", format!("no [[cluster]] named {cluster:?}")));
+                }
+            }
+            _ => {}
+        }
+    }
     for (i, w) in s.workloads.iter().enumerate() {
+        if !cluster_known(&w.cluster) {
+            return Err(at(format!("workload[{i}].cluster"), "cluster", format!("no [[cluster]] named {:?}", w.cluster)));
+        }
+        for (j, r) in w.s3_reads.iter().enumerate() {
+            let ok = r.split_once('/').is_some_and(|(b, _)| s.buckets.iter().any(|k| k.name == b));
+            if !ok {
+                return Err(at(format!("workload[{i}].s3_reads[{j}]"), r, format!("{r:?} is not \"bucket/key\" of a [[bucket]]")));
+            }
+        }
         if !s.service_accounts.iter().any(|sa| sa.name == w.service_account && sa.namespace == w.namespace) {
             return Err(at(
                 format!("workload[{i}].service_account"),
@@ -451,6 +683,27 @@ impl Loaded {
     }
 }
 
+fn check_association(
+    a: &Association,
+    field: &str,
+    cluster_known: &dyn Fn(&Option<String>) -> bool,
+    role_known: &dyn Fn(&str) -> bool,
+    at: &dyn Fn(String, &str, String) -> ScenarioError,
+) -> Result<(), ScenarioError> {
+    if !cluster_known(&a.cluster) {
+        return Err(at(format!("{field}.cluster"), "cluster", format!("no [[cluster]] named {:?}", a.cluster)));
+    }
+    if !role_known(&a.role) {
+        return Err(at(format!("{field}.role"), &format!("role = \"{}\"", a.role), format!("no [[role]] named {:?}", a.role)));
+    }
+    if let Some(t) = &a.target_role
+        && !role_known(t)
+    {
+        return Err(at(format!("{field}.target_role"), "target_role", format!("no [[role]] named {t:?}")));
+    }
+    Ok(())
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -469,7 +722,7 @@ mod tests {
     #[test]
     fn default_scenario_loads() {
         let l = load_str(DEFAULT_SCENARIO, DEFAULT_SCENARIO_PATH, None).unwrap();
-        assert_eq!(l.scenario.cluster.nodes, 3);
+        assert_eq!(l.scenario.clusters[0].nodes, 3);
         assert_eq!(l.scenario.scenario.duration.0, Duration::from_secs(26 * 3600));
     }
 

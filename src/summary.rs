@@ -31,6 +31,37 @@ pub struct Metrics {
     no_credentials: u64,
     api_calls_ok: u64,
     api_calls_failed: u64,
+    /// Admission mode per pod (`web_identity`, `container_credentials`, `none`).
+    pod_mode: BTreeMap<String, String>,
+    pods_deleted: BTreeSet<String>,
+    /// Per pod: currently inside a gap (a run of uses without credentials)?
+    in_gap: BTreeMap<String, bool>,
+    gaps_by_pod: BTreeMap<String, u64>,
+    agent_cache: BTreeMap<String, u64>,
+    eks_auth_calls: u64,
+    eks_auth_errors: BTreeMap<String, u64>,
+    s3: S3Counts,
+    s3_seen: bool,
+    quota_refusals: BTreeMap<String, u64>,
+}
+
+/// S3 reads split by whether the object belongs to the reader's cluster.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct S3Counts {
+    pub allowed_own: u64,
+    pub denied_own: u64,
+    pub allowed_cross: u64,
+    pub denied_cross: u64,
+    /// Reads that failed for another reason (code → count).
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// One credential flow's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowSummary {
+    pub pods: u64,
+    pub pods_with_credentials: u64,
+    pub first_credentials_ms: Quantiles,
 }
 
 impl Default for Metrics {
@@ -63,6 +94,16 @@ impl Metrics {
             no_credentials: 0,
             api_calls_ok: 0,
             api_calls_failed: 0,
+            pod_mode: BTreeMap::new(),
+            pods_deleted: BTreeSet::new(),
+            in_gap: BTreeMap::new(),
+            gaps_by_pod: BTreeMap::new(),
+            agent_cache: BTreeMap::new(),
+            eks_auth_calls: 0,
+            eks_auth_errors: BTreeMap::new(),
+            s3: S3Counts::default(),
+            s3_seen: false,
+            quota_refusals: BTreeMap::new(),
         }
     }
 
@@ -79,6 +120,7 @@ impl Metrics {
             "apiserver.admission_failed" => self.error("AdmissionFailed"),
             "pod.credentials" => {
                 let pod = e.str("pod").to_string();
+                self.in_gap.insert(pod.clone(), false);
                 self.pod_sdk.insert(pod.clone(), e.str("sdk").to_string());
                 if !self.first_credentials_ns.contains_key(&pod) {
                     self.first_credentials_ns.insert(pod.clone(), e.t_ns);
@@ -92,6 +134,47 @@ impl Metrics {
             "pod.no_credentials" => {
                 self.no_credentials += 1;
                 self.error(e.str("code"));
+                let pod = e.str("pod").to_string();
+                if !self.in_gap.get(&pod).copied().unwrap_or(false) {
+                    *self.gaps_by_pod.entry(pod.clone()).or_default() += 1;
+                }
+                self.in_gap.insert(pod, true);
+            }
+            "webhook.admission" => {
+                self.pod_mode.insert(e.str("pod").to_string(), e.str("mode").to_string());
+            }
+            "apiserver.pod_deleted" => {
+                self.pods_deleted.insert(e.str("pod").to_string());
+            }
+            "agent.request" => {
+                let c = e.str("cache");
+                if !c.is_empty() {
+                    *self.agent_cache.entry(c.to_string()).or_default() += 1;
+                }
+            }
+            "eks_auth.request" => {
+                self.eks_auth_calls += 1;
+                let code = e.str("error_code");
+                if !code.is_empty() {
+                    *self.eks_auth_errors.entry(code.to_string()).or_default() += 1;
+                }
+            }
+            "eks_api.request" => {
+                let code = e.str("error_code");
+                if code.contains("LimitExceeded") {
+                    *self.quota_refusals.entry(code.to_string()).or_default() += 1;
+                }
+            }
+            "pod.s3" => {
+                self.s3_seen = true;
+                let own = e.str("owner") == e.str("cluster");
+                match (e.str("outcome"), own) {
+                    ("allowed", true) => self.s3.allowed_own += 1,
+                    ("denied", true) => self.s3.denied_own += 1,
+                    ("allowed", false) => self.s3.allowed_cross += 1,
+                    ("denied", false) => self.s3.denied_cross += 1,
+                    (code, _) => *self.s3.errors.entry(code.to_string()).or_default() += 1,
+                }
             }
             "pod.api_call" => {
                 if e.str("outcome") == "ok" {
@@ -148,7 +231,51 @@ impl Metrics {
                 SdkSummary { pods_with_credentials: pods, first_credentials_ms: q(h), sts_attempts: *self.sts_attempts_by_sdk.get(sdk).unwrap_or(&0) },
             );
         }
+        let flow = |mode: &str| {
+            let mut h = hist();
+            let mut pods = 0;
+            let mut with = 0;
+            for (pod, m) in &self.pod_mode {
+                if m != mode || !self.pod_created_ns.contains_key(pod) {
+                    continue;
+                }
+                pods += 1;
+                if let (Some(c), Some(f)) = (self.pod_created_ns.get(pod), self.first_credentials_ns.get(pod)) {
+                    with += 1;
+                    let _ = h.record((f.saturating_sub(*c) / 1_000_000).max(1));
+                }
+            }
+            FlowSummary { pods, pods_with_credentials: with, first_credentials_ms: q(&h) }
+        };
+        let mut flows = BTreeMap::new();
+        flows.insert("irsa".to_string(), flow("web_identity"));
+        flows.insert("pod_identity".to_string(), flow("container_credentials"));
+        let mut pods_running_by_mode: BTreeMap<String, u64> = BTreeMap::new();
+        for (pod, m) in &self.pod_mode {
+            if self.pod_created_ns.contains_key(pod) && !self.pods_deleted.contains(pod) {
+                *pods_running_by_mode.entry(m.clone()).or_default() += 1;
+            }
+        }
+        let mut quota_refusals = run.quota_refusals.clone();
+        for (k, v) in &self.quota_refusals {
+            *quota_refusals.entry(k.clone()).or_default() += v;
+        }
+        let agent_cache = AgentCache {
+            hits: *self.agent_cache.get("hit").unwrap_or(&0),
+            misses: *self.agent_cache.get("miss").unwrap_or(&0),
+            stale_served: *self.agent_cache.get("stale").unwrap_or(&0),
+            coalesced: *self.agent_cache.get("coalesced").unwrap_or(&0),
+        };
         Summary {
+            flows,
+            pods_running_by_mode,
+            agent_cache,
+            eks_auth_calls: self.eks_auth_calls,
+            eks_auth_errors: self.eks_auth_errors.clone(),
+            credential_gaps: self.gaps_by_pod.values().sum(),
+            credential_gaps_by_pod: self.gaps_by_pod.clone(),
+            s3: self.s3_seen.then(|| self.s3.clone()),
+            quota_refusals,
             scenario: run.scenario,
             seed: run.seed,
             sim_seconds: run.sim_seconds,
@@ -184,6 +311,17 @@ pub struct RunFacts {
     pub wall_ms: u64,
     pub events: u64,
     pub digest: String,
+    /// Refusals found while building the world (IAM quotas), code → count.
+    pub quota_refusals: BTreeMap<String, u64>,
+}
+
+/// The Pod Identity Agents' cache, summed over nodes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AgentCache {
+    pub hits: u64,
+    pub misses: u64,
+    pub stale_served: u64,
+    pub coalesced: u64,
 }
 
 /// p50 / p99 / max.
@@ -230,6 +368,22 @@ pub struct Summary {
     /// Error code → count, from every actor's point of view.
     pub errors: BTreeMap<String, u64>,
     pub by_sdk: BTreeMap<String, SdkSummary>,
+    /// Per credential flow (by the webhook's decision for each pod): `irsa`, `pod_identity`.
+    pub flows: BTreeMap<String, FlowSummary>,
+    /// Pods still running at the end, by the webhook's decision (`web_identity`,
+    /// `container_credentials`, `none`).
+    pub pods_running_by_mode: BTreeMap<String, u64>,
+    pub agent_cache: AgentCache,
+    pub eks_auth_calls: u64,
+    pub eks_auth_errors: BTreeMap<String, u64>,
+    /// Intervals in which a running pod asked for credentials and had none (a run of failed uses is one).
+    pub credential_gaps: u64,
+    pub credential_gaps_by_pod: BTreeMap<String, u64>,
+    /// S3 reads, when the scenario has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Counts>,
+    /// Requests refused by a quota, code → count.
+    pub quota_refusals: BTreeMap<String, u64>,
     pub events: u64,
     pub digest: String,
 }
@@ -261,6 +415,15 @@ impl Summary {
                 b.pods_with_credentials, b.first_credentials_ms.p50, b.first_credentials_ms.p99, b.sts_attempts
             );
         }
+        for (flow, f) in &self.flows {
+            if f.pods > 0 {
+                let _ = writeln!(
+                    s,
+                    "  via {flow:<9} {} pods, {} got credentials, p50 {} ms, p99 {} ms",
+                    f.pods, f.pods_with_credentials, f.first_credentials_ms.p50, f.first_credentials_ms.p99
+                );
+            }
+        }
         let actions: Vec<String> = self.sts_calls_by_action.iter().map(|(a, n)| format!("{a} {n}")).collect();
         let _ = writeln!(s, "STS calls       {} ({})", self.sts_calls, actions.join(", "));
         let _ = writeln!(
@@ -268,11 +431,32 @@ impl Summary {
             "tokens          {} mounted, {} refreshed; {} of {} pods had their token refreshed",
             self.tokens_mounted, self.token_refreshes, self.pods_with_token_refreshed, self.pods_with_token
         );
+        if self.eks_auth_calls > 0 || self.agent_cache.hits + self.agent_cache.misses > 0 {
+            let a = &self.agent_cache;
+            let _ = writeln!(
+                s,
+                "pod identity    {} EKS Auth calls; agent cache {} hits, {} misses, {} stale served, {} coalesced",
+                self.eks_auth_calls, a.hits, a.misses, a.stale_served, a.coalesced
+            );
+        }
         let _ = writeln!(
             s,
-            "workload        {} API calls ok, {} failed; {} uses without credentials",
-            self.api_calls_ok, self.api_calls_failed, self.uses_without_credentials
+            "workload        {} API calls ok, {} failed; {} uses without credentials in {} gaps",
+            self.api_calls_ok, self.api_calls_failed, self.uses_without_credentials, self.credential_gaps
         );
+        if let Some(s3) = &self.s3 {
+            let _ = writeln!(
+                s,
+                "s3 reads        own cluster: {} allowed, {} denied; other clusters: {} allowed, {} denied",
+                s3.allowed_own, s3.denied_own, s3.allowed_cross, s3.denied_cross
+            );
+        }
+        let running: Vec<String> = self.pods_running_by_mode.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        let _ = writeln!(s, "running at end  {}", running.join(", "));
+        if !self.quota_refusals.is_empty() {
+            let q: Vec<String> = self.quota_refusals.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            let _ = writeln!(s, "quota refusals  {}", q.join(", "));
+        }
         if self.errors.is_empty() {
             let _ = writeln!(s, "errors          none");
         } else {

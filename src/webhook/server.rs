@@ -15,7 +15,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use serde_json::Value;
 
-use super::{review_with_outcome, Mode, Outcome, WebhookConfig};
+use super::pod_identity::PodIdentityAssociationRef;
+use super::{review_with_outcome, Outcome, WebhookConfig};
 use crate::http::{self, HttpClient, Request, Response, Timeouts};
 use crate::runtime::{self, fields};
 
@@ -27,7 +28,14 @@ pub struct WebhookServerConfig {
     pub apiserver_url: String,
     /// `--service-account-lookup-grace-period` (code default 0: no wait, no API fallback).
     pub sa_lookup_grace: Duration,
+    /// Where the cluster's Pod Identity associations are read (the EKS API's propagated view; the EKS-run
+    /// webhook gets them as a file, `--watch-container-credentials-config`), if Pod Identity is on.
+    pub associations_url: Option<String>,
+    /// How often that view is re-read ([unk] for EKS: a parameter).
+    pub associations_poll: Duration,
 }
+
+type AssocSet = Rc<RefCell<std::collections::BTreeSet<PodIdentityAssociationRef>>>;
 
 type SaCache = Rc<RefCell<BTreeMap<(String, String), ServiceAccount>>>;
 
@@ -35,17 +43,21 @@ type SaCache = Rc<RefCell<BTreeMap<(String, String), ServiceAccount>>>;
 pub async fn run(config: WebhookServerConfig) {
     let cache: SaCache = Rc::new(RefCell::new(BTreeMap::new()));
     runtime::spawn(informer(config.apiserver_url.clone(), cache.clone()));
+    let assocs: AssocSet = Rc::new(RefCell::new(std::collections::BTreeSet::new()));
+    if let Some(url) = config.associations_url.clone() {
+        runtime::spawn(watch_associations(url, config.associations_poll, assocs.clone()));
+    }
     let config = Rc::new(config);
     let client = Rc::new(HttpClient::new());
     let e = http::serve("443", move |req| {
-        let (config, cache, client) = (config.clone(), cache.clone(), client.clone());
-        async move { mutate(&config, &cache, &client, req).await }
+        let (config, cache, client, assocs) = (config.clone(), cache.clone(), client.clone(), assocs.clone());
+        async move { mutate(&config, &cache, &assocs, &client, req).await }
     })
     .await;
     runtime::record("webhook.stopped", fields!["error" => e.to_string()]);
 }
 
-async fn mutate(config: &WebhookServerConfig, cache: &SaCache, client: &HttpClient, req: Request) -> Response {
+async fn mutate(config: &WebhookServerConfig, cache: &SaCache, assocs: &AssocSet, client: &HttpClient, req: Request) -> Response {
     if req.uri().path() != "/mutate" || req.method() != ::http::Method::POST {
         return http::response(404, "text/plain", "404 page not found\n");
     }
@@ -67,12 +79,16 @@ async fn mutate(config: &WebhookServerConfig, cache: &SaCache, client: &HttpClie
     }
     let result = {
         let c = cache.borrow();
+        let a = assocs.borrow();
         runtime::with_rng(|rng| {
             review_with_outcome(
                 &config.mutation,
                 &body,
                 |n, s| c.get(&(n.to_string(), s.to_string())).cloned(),
-                |_, _| None,
+                |n, s| {
+                    let k = PodIdentityAssociationRef::new(n, s);
+                    a.contains(&k).then_some(k)
+                },
                 rng,
             )
         })
@@ -84,7 +100,6 @@ async fn mutate(config: &WebhookServerConfig, cache: &SaCache, client: &HttpClie
                 Outcome::ContainerCredentials { .. } => "container_credentials",
                 Outcome::NotMutated(_) => "none",
             };
-            let _ = Mode::None;
             let pod = v["request"]["object"]["metadata"]["name"].as_str().unwrap_or("").to_string();
             runtime::record(
                 "webhook.admission",
@@ -125,5 +140,26 @@ async fn informer(apiserver_url: String, cache: SaCache) {
             let key = (sa.metadata.namespace.clone().unwrap_or_default(), sa.metadata.name.clone().unwrap_or_default());
             cache.borrow_mut().insert(key, sa);
         }
+    }
+}
+
+/// Keeps the association set fresh from the EKS API's propagated view.
+async fn watch_associations(url: String, every: Duration, set: AssocSet) {
+    let client = HttpClient::new();
+    let t = Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(5) };
+    loop {
+        if let Ok(r) = client.get(&url, &[], t).await
+            && r.status() == 200
+            && let Ok(v) = serde_json::from_slice::<Value>(r.body())
+        {
+            let mut next = std::collections::BTreeSet::new();
+            for a in v["associations"].as_array().into_iter().flatten() {
+                if let (Some(ns), Some(sa)) = (a["namespace"].as_str(), a["serviceAccount"].as_str()) {
+                    next.insert(PodIdentityAssociationRef::new(ns, sa));
+                }
+            }
+            *set.borrow_mut() = next;
+        }
+        tokio::time::sleep(every).await;
     }
 }
