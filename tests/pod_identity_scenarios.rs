@@ -1,0 +1,91 @@
+//! The Pod Identity scenarios end to end: each one's acceptance facts, its summary snapshot, and
+//! determinism (the same seed twice gives the same digest).
+
+use credsim::cluster::{self, RunOptions};
+use credsim::scenario;
+use credsim::summary::Summary;
+
+fn run_file(path: &str, seed: u64) -> Summary {
+    let l = scenario::load_file(std::path::Path::new(path)).unwrap();
+    cluster::run(&l, &RunOptions { seed, keep_events: false }).unwrap().summary
+}
+
+/// The summary without the wall-clock figures, for snapshots.
+fn stable_json(s: &Summary) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("wall_ms");
+    o.remove("sim_wall_ratio");
+    v
+}
+
+fn snapshot(name: &str, s: &Summary) {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!(format!("{name}.summary"), stable_json(s));
+    });
+}
+
+/// Runs a scenario twice with its seed, checks the digests match, and returns the summary.
+fn run_twice(path: &str) -> Summary {
+    let a = run_file(path, 1);
+    let b = run_file(path, 1);
+    assert_eq!(a.digest, b.digest, "{path} is not deterministic");
+    a
+}
+
+#[test]
+fn pod_identity_basic() {
+    let s = run_twice("scenarios/pod-identity-basic.toml");
+    let pi = &s.flows["pod_identity"];
+    assert_eq!(s.pods, 30);
+    assert_eq!(pi.pods, 30, "{}", s.to_text());
+    assert_eq!(pi.pods_with_credentials, 30, "{}", s.to_text());
+    assert!(s.agent_cache.hits > 0, "{}", s.to_text());
+    assert_eq!(s.pods_with_token_refreshed, 30, "{}", s.to_text());
+    assert!(s.errors.is_empty(), "unexpected errors: {:?}", s.errors);
+    assert_eq!(s.credential_gaps, 0);
+    snapshot("pod-identity-basic", &s);
+}
+
+#[test]
+fn abac_two_clusters() {
+    let s = run_twice("scenarios/abac-two-clusters.toml");
+    let s3 = s.s3.clone().expect("the scenario reads S3");
+    assert!(s3.allowed_own > 0, "{}", s.to_text());
+    assert_eq!(s3.denied_own, 0, "{}", s.to_text());
+    assert_eq!(s3.allowed_cross, 0, "{}", s.to_text());
+    assert_eq!(s3.denied_cross, s3.allowed_own, "every pod reads one own and one other object per use");
+    assert!(s3.errors.is_empty(), "{:?}", s3.errors);
+    assert_eq!(s.flows["pod_identity"].pods_with_credentials, 12);
+    snapshot("abac-two-clusters", &s);
+}
+
+#[test]
+fn migration_irsa_to_pod_identity() {
+    let s = run_twice("scenarios/migration-irsa-to-pod-identity.toml");
+    assert_eq!(s.credential_gaps, 0, "gaps: {:?}\n{}", s.credential_gaps_by_pod, s.to_text());
+    assert_eq!(s.uses_without_credentials, 0);
+    assert!(s.errors.is_empty(), "unexpected errors: {:?}", s.errors);
+    // 12 pods on IRSA first, 12 replacements on Pod Identity, and only those still running.
+    assert_eq!(s.flows["irsa"].pods, 12, "{}", s.to_text());
+    assert_eq!(s.flows["pod_identity"].pods, 12, "{}", s.to_text());
+    assert_eq!(s.flows["pod_identity"].pods_with_credentials, 12);
+    assert_eq!(s.pods_running_by_mode.get("container_credentials"), Some(&12), "{:?}", s.pods_running_by_mode);
+    assert_eq!(s.pods_running_by_mode.get("web_identity"), None, "{:?}", s.pods_running_by_mode);
+    snapshot("migration-irsa-to-pod-identity", &s);
+}
+
+#[test]
+fn irsa_provider_quota() {
+    let s = run_twice("scenarios/irsa-provider-quota.toml");
+    assert_eq!(s.quota_refusals.get("LimitExceeded"), Some(&1), "{:?}", s.quota_refusals);
+    assert_eq!(s.quota_refusals.values().sum::<u64>(), 1);
+    // IRSA works on team-100 and not on team-101 (no OIDC provider for its issuer).
+    assert_eq!(s.flows["irsa"].pods, 2);
+    assert_eq!(s.flows["irsa"].pods_with_credentials, 1, "{}", s.to_text());
+    assert!(s.errors.get("InvalidIdentityToken").is_some_and(|n| *n > 0), "{:?}", s.errors);
+    // Pod Identity works everywhere, team-101 included.
+    assert_eq!(s.flows["pod_identity"].pods, 101);
+    assert_eq!(s.flows["pod_identity"].pods_with_credentials, 101, "{}", s.to_text());
+    snapshot("irsa-provider-quota", &s);
+}
