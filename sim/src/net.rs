@@ -269,7 +269,7 @@ impl TcpStream {
                 BacklogFull,
             }
             let outcome = with_world(|w| {
-                let Some(listener) = w.listener(dst, port) else { return AtServer::Refused };
+                let Some(listener) = w.listener(dst, dst_ip, port) else { return AtServer::Refused };
                 let mut l = listener.borrow_mut();
                 if l.queue.len() >= l.backlog {
                     return AtServer::BacklogFull;
@@ -446,6 +446,8 @@ pub(crate) struct ListenerQueue {
 pub struct TcpListener {
     host: HostId,
     addr: SocketAddr,
+    /// The address it was bound to (`None`: every address of the host).
+    bound_ip: Option<IpAddr>,
     queue: Rc<RefCell<ListenerQueue>>,
 }
 
@@ -457,7 +459,7 @@ impl TcpListener {
         let (ip, port) = parse_bind(addr)?;
         let queue = Rc::new(RefCell::new(ListenerQueue { queue: VecDeque::new(), waker: None, backlog: BACKLOG_DEFAULT }));
         let addr = with_world(|w| w.bind(host, ip, port, queue.clone()))?;
-        Ok(TcpListener { host, addr, queue })
+        Ok(TcpListener { host, addr, bound_ip: ip, queue })
     }
 
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
@@ -485,9 +487,9 @@ impl TcpListener {
 impl Drop for TcpListener {
     fn drop(&mut self) {
         let port = self.addr.port();
-        let host = self.host;
+        let (host, ip) = (self.host, self.bound_ip);
         let q = self.queue.clone();
-        with_world(|w| w.unbind(host, port, &q));
+        with_world(|w| w.unbind(host, port, ip, &q));
         // Unaccepted connections are reset when their socket drops here.
         let pending = std::mem::take(&mut self.queue.borrow_mut().queue);
         drop(pending);
@@ -507,7 +509,8 @@ fn parse_bind(addr: &str) -> io::Result<(Option<IpAddr>, u16)> {
 /// Per-host network state kept in the world.
 pub(crate) struct HostNet {
     pub(crate) addrs: Vec<IpAddr>,
-    pub(crate) listeners: BTreeMap<u16, Rc<RefCell<ListenerQueue>>>,
+    /// Listeners by (port, bound address); `None` listens on every address of the host.
+    pub(crate) listeners: BTreeMap<(u16, Option<IpAddr>), Rc<RefCell<ListenerQueue>>>,
     next_port: u16,
 }
 

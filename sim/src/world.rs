@@ -127,12 +127,14 @@ impl WorldState {
         self.hosts[h.0 as usize].net.next_ephemeral()
     }
 
-    pub(crate) fn listener(&self, h: HostId, port: u16) -> Option<Rc<RefCell<ListenerQueue>>> {
+    /// The listener that accepts a connection to `ip:port` on host `h`: one bound to exactly that address,
+    /// else one bound to every address of the host (Linux semantics).
+    pub(crate) fn listener(&self, h: HostId, ip: IpAddr, port: u16) -> Option<Rc<RefCell<ListenerQueue>>> {
         let hs = &self.hosts[h.0 as usize];
         if !hs.running {
             return None;
         }
-        hs.net.listeners.get(&port).cloned()
+        hs.net.listeners.get(&(port, Some(ip))).or_else(|| hs.net.listeners.get(&(port, None))).cloned()
     }
 
     pub(crate) fn bind(
@@ -143,10 +145,12 @@ impl WorldState {
         q: Rc<RefCell<ListenerQueue>>,
     ) -> io::Result<std::net::SocketAddr> {
         let hs = &mut self.hosts[h.0 as usize];
-        if hs.net.listeners.contains_key(&port) {
+        // Two listeners may share a port on different addresses; a wildcard bind conflicts with any.
+        let in_use = hs.net.listeners.keys().any(|(p, bound)| *p == port && (ip.is_none() || bound.is_none() || *bound == ip));
+        if in_use {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("port {port} in use on {}", hs.name)));
         }
-        let ip = match ip {
+        let local = match ip {
             Some(ip) => {
                 if !hs.net.addrs.contains(&ip) {
                     hs.net.addrs.push(ip);
@@ -155,14 +159,14 @@ impl WorldState {
             }
             None => hs.net.addrs[0],
         };
-        hs.net.listeners.insert(port, q);
-        Ok(std::net::SocketAddr::new(ip, port))
+        hs.net.listeners.insert((port, ip), q);
+        Ok(std::net::SocketAddr::new(local, port))
     }
 
-    pub(crate) fn unbind(&mut self, h: HostId, port: u16, q: &Rc<RefCell<ListenerQueue>>) {
+    pub(crate) fn unbind(&mut self, h: HostId, port: u16, ip: Option<IpAddr>, q: &Rc<RefCell<ListenerQueue>>) {
         let l = &mut self.hosts[h.0 as usize].net.listeners;
-        if l.get(&port).is_some_and(|cur| Rc::ptr_eq(cur, q)) {
-            l.remove(&port);
+        if l.get(&(port, ip)).is_some_and(|cur| Rc::ptr_eq(cur, q)) {
+            l.remove(&(port, ip));
         }
     }
 }

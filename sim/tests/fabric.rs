@@ -192,3 +192,34 @@ fn idle_time_is_free() {
     sim.run_for(Duration::from_secs(365 * 86_400));
     assert_eq!(sim.event_count(), 364);
 }
+
+#[test]
+fn listeners_on_one_port_are_told_apart_by_address() {
+    // A node-local agent binds 169.254.170.23:80 and [fd00:ec2::23]:80 on the same host: both succeed,
+    // each accepts only its own address, and nothing answers the host's other addresses on that port.
+    let mut sim = Sim::new(cfg(1));
+    let h = sim.add_host("node");
+    let (tx, rx) = std::sync::mpsc::channel();
+    sim.add_software(h, move || {
+        let tx = tx.clone();
+        async move {
+            let v4 = TcpListener::bind("169.254.170.23:80").await.unwrap();
+            let v6 = TcpListener::bind("[fd00:ec2::23]:80").await.unwrap();
+            let again = TcpListener::bind("169.254.170.23:80").await.err().map(|e| e.kind());
+            let wildcard = TcpListener::bind("80").await.err().map(|e| e.kind());
+            let _c4 = TcpStream::connect("169.254.170.23:80").await.unwrap();
+            let (s4, _) = v4.accept().await.unwrap();
+            let _c6 = TcpStream::connect("[fd00:ec2::23]:80").await.unwrap();
+            let (s6, _) = v6.accept().await.unwrap();
+            let lo = TcpStream::connect("127.0.0.1:80").await.unwrap_err().kind();
+            tx.send((again, wildcard, s4.local_addr().unwrap().to_string(), s6.local_addr().unwrap().to_string(), lo)).unwrap();
+        }
+    });
+    sim.run_for(Duration::from_secs(1));
+    let (again, wildcard, a4, a6, lo) = rx.recv().unwrap();
+    assert_eq!(again, Some(std::io::ErrorKind::AddrInUse));
+    assert_eq!(wildcard, Some(std::io::ErrorKind::AddrInUse));
+    assert_eq!(a4, "169.254.170.23:80");
+    assert_eq!(a6, "[fd00:ec2::23]:80");
+    assert_eq!(lo, std::io::ErrorKind::ConnectionRefused);
+}
