@@ -9,7 +9,7 @@
 //! One call, in order (the order is a modelling choice; every step's error is the model's shape):
 //! 1. the token bucket ([`throttle`]) admits the request, else `ThrottlingException` (429);
 //! 2. the request is parsed and validated ([`wire::parse_request`]); an unknown cluster is
-//!    `ResourceNotFoundException` "No cluster found for name: <name>." (the EKS API's wording);
+//!    `ResourceNotFoundException` `"No cluster found for name: <name>."` (the EKS API's wording);
 //! 3. the token ([`token`]) is decoded, its `iss` must be the cluster's issuer, its RS256 signature
 //!    must verify against the cluster's JWKS, fetched over the network from the issuer and cached
 //!    ([`keys`]), then `aud` ∋ `pods.eks.amazonaws.com`, `exp`/`nbf` against EKS Auth's clock
@@ -49,6 +49,9 @@ pub mod sts_client;
 pub mod throttle;
 pub mod token;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -106,7 +109,10 @@ pub enum SourceArn {
 /// Configuration of the EKS Auth endpoint of one account in one region.
 #[derive(Clone, Debug)]
 pub struct EksAuthConfig {
+    /// The region this endpoint serves (`eks-auth.<region>.api.aws`); SigV4 region of its STS calls.
     pub region: String,
+    /// The clusters of this account and region; a request for any other name is
+    /// `ResourceNotFoundException`.
     pub clusters: Vec<EksAuthCluster>,
     /// Port to serve on: 443.
     pub port: u16,
