@@ -20,6 +20,7 @@
 
 pub mod api_server;
 pub mod cluster;
+pub mod eks_auth;
 pub mod http;
 pub mod iam;
 pub mod jwt;
