@@ -238,16 +238,16 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     world.add_software(h, move || crate::eks_api::run(eks_cfg.clone(), eks_state.clone()));
 
     let eks_auth_url = format!("https://eks-auth.{region}.api.aws");
-    let auth_cfg = crate::eks_auth::EksAuthConfig::new(
-        region.clone(),
+    let mut auth_cfg = crate::eks_auth::EksAuthConfig::new(
+        &region,
         clusters
             .iter()
-            .map(|c| crate::eks_auth::AuthCluster { name: c.name.clone(), arn: c.arn.clone(), issuer: c.issuer.clone() })
+            .map(|c| crate::eks_auth::EksAuthCluster { name: c.name.clone(), arn: c.arn.clone(), issuer: c.issuer.clone() })
             .collect(),
-        eks_api_url.clone(),
-        sts_url.clone(),
-        EKS_AUTH_ACCESS_KEY_ID.to_string(),
+        EKS_AUTH_ACCESS_KEY_ID,
     );
+    auth_cfg.eks_api_url = eks_api_url.clone();
+    auth_cfg.sts_url = sts_url.clone();
     let h = world.add_host(&format!("eks-auth.{region}.api.aws"));
     world.add_software(h, move || crate::eks_auth::run(auth_cfg.clone()));
 
