@@ -12,14 +12,25 @@
 //!   are compared as the operator says.
 //!
 //! Modelling choices where AWS is silent (documented, not guessed silently):
-//! * Operator names are matched case-sensitively, as AWS spells them.
+//! * Operator names are matched case-sensitively, as AWS spells them; an unknown name is a parse
+//!   error naming `Condition`.
 //! * A key with several request values under a plain (unqualified) operator: positive operators
 //!   match if any request value matches; negated operators match if none does.
-//! * A condition whose every policy value contains an unresolvable variable is false, whatever
-//!   the operator (§1.5 says such a condition "matches nothing" so the statement does not apply).
-//! * Numeric and date values that do not parse never satisfy a positive comparison (so the
-//!   negated `…NotEquals` is true).
-//! * `Bool` takes no variables (the AWS pages contradict each other, §1.4).
+//! * The absent-key rules are applied before policy values are looked at: an absent key makes a
+//!   negated or `…IfExists` condition true even when its values hold an unresolvable variable.
+//! * A condition whose every policy value contains an unresolvable variable, or does not parse as
+//!   the operator's type (a Numeric value `"ten"`, a Date `"soon"`), is false whatever the
+//!   operator (§1.5 says such a condition "matches nothing" so the statement does not apply).
+//! * A request value that does not parse as the operator's type satisfies neither the operator
+//!   nor its negation: `NumericNotEquals` on `"abc"` is false, like `NumericEquals`.
+//! * A key present with only empty-string values is "null" (§1.3): `Null: true` holds and the
+//!   set qualifiers see the empty set; plain operators compare the empty string as a value, and
+//!   `…IfExists` tests it (the key exists).
+//! * `Bool` takes no variables (the AWS pages contradict each other, §1.4): `${…}` in a `Bool`
+//!   value is literal text, which is neither `true` nor `false`, so the condition is false.
+//! * `Bool` values are case-insensitive; Numeric values are decimal numbers (no `NaN`, hex or
+//!   infinities); Dates are ISO 8601 (RFC 3339, `YYYY-MM-DDThh:mm:ss` taken as UTC, or a bare
+//!   date at midnight UTC) or integer epoch seconds.
 //! * `BinaryEquals` compares the base64 text as given.
 
 use std::net::IpAddr;
@@ -235,17 +246,32 @@ pub struct Condition {
 
 impl Condition {
     /// Whether this condition holds for `ctx`. `variables` is true under Version 2012-10-17.
+    ///
+    /// The order of the rules, each from `iam.md` §1.3–§1.5:
+    /// 1. `Null` looks only at presence: `true` = the key is absent or null, `false` = present
+    ///    and not null. A "null" value is an empty string (§1.3, last bullet); a key whose every
+    ///    value is the empty string is null.
+    /// 2. An absent key (no values at all): `…IfExists` is true; `ForAllValues:` true;
+    ///    `ForAnyValue:` false; otherwise a negated operator is true and a positive one false.
+    /// 3. Policy values are prepared: variables expanded (String and ARN families only, under
+    ///    2012-10-17), wildcards compiled (Like and ARN operators), typed values parsed (Numeric,
+    ///    Date, Bool, IP). A value with an unresolvable variable, or one that does not parse as
+    ///    the operator's type, is dropped; if none is left the condition is false whatever the
+    ///    operator (§1.5 "matches nothing, so the statement does not apply").
+    /// 4. The set qualifiers see a null key as the empty set (vacuously true / false).
+    /// 5. Values: positive operators OR over the policy values; negated operators are true only
+    ///    when the request value differs from all of them (NOR).
     pub fn matches(&self, ctx: &RequestContext, variables: bool) -> bool {
         let op = self.operator;
         let request = ctx.key(&self.key_lower).filter(|v| !v.is_empty());
+        let null = request.is_none_or(|v| v.iter().all(String::is_empty));
         if op.base == BaseOperator::Null {
-            let present = request.is_some();
             return self
                 .values
                 .iter()
                 .any(|p| match p.to_ascii_lowercase().as_str() {
-                    "true" => !present,
-                    "false" => present,
+                    "true" => null,
+                    "false" => !null,
                     _ => false,
                 });
         }
@@ -267,64 +293,125 @@ impl Condition {
             wildcards: positive.takes_wildcards(),
             variables: (variables && positive.takes_variables()).then_some(ctx),
         };
-        let compiled: Vec<Vec<Tok>> = self
+        let policy: Vec<PolicyValue> = self
             .values
             .iter()
-            .filter_map(|raw| pattern::compile(raw, how))
+            .filter_map(|raw| PolicyValue::prepare(positive, raw, how))
             .collect();
-        if compiled.is_empty() {
-            return false; // every value had an unresolvable variable
+        if policy.is_empty() {
+            return false; // every value was unresolvable or unparsable
         }
-        let any_policy_value = |v: &str| compiled.iter().any(|p| positive_match(positive, v, p));
-        let per_value = |v: &String| any_policy_value(v) != negated;
+        if null && op.qualifier.is_some() {
+            // §1.3: an empty (null) multivalued key is the empty set.
+            return op.qualifier == Some(SetQualifier::ForAllValues);
+        }
+        // Some(true): the request value satisfies the operator (negation applied); None: it does
+        // not parse as the operator's type, so it satisfies neither the operator nor its negation.
+        let satisfies = |v: &String| typed_match(positive, v, &policy).map(|hit| hit != negated);
         match op.qualifier {
-            None if negated => !request.iter().any(|v| any_policy_value(v)),
-            None => request.iter().any(|v| any_policy_value(v)),
-            Some(SetQualifier::ForAnyValue) => request.iter().any(per_value),
-            Some(SetQualifier::ForAllValues) => request.iter().all(per_value),
+            // A plain operator on a key with several request values (a modelling choice, see the
+            // module doc): positive = any request value matches; negated = none does.
+            None if negated => request.iter().all(|v| satisfies(v) == Some(true)),
+            None | Some(SetQualifier::ForAnyValue) => {
+                request.iter().any(|v| satisfies(v) == Some(true))
+            }
+            Some(SetQualifier::ForAllValues) => request.iter().all(|v| satisfies(v) == Some(true)),
         }
     }
 }
 
-/// Does request value `v` satisfy the positive operator `op` against policy value `p`?
-fn positive_match(op: BaseOperator, v: &str, p: &[Tok]) -> bool {
+/// A policy value ready for comparison, in the operator's type.
+#[derive(Clone, Debug)]
+enum PolicyValue {
+    /// String, ARN and Binary operators: characters, wildcards where the operator takes them.
+    Text(Vec<Tok>),
+    Number(f64),
+    /// Unix nanoseconds.
+    Date(i128),
+    Bool(bool),
+    /// Network address and prefix length.
+    Cidr(IpAddr, u32),
+}
+
+impl PolicyValue {
+    /// `None` when the value holds an unresolvable variable or does not parse as the type.
+    fn prepare(op: BaseOperator, raw: &str, how: Compile<'_>) -> Option<PolicyValue> {
+        use BaseOperator::*;
+        Some(match op {
+            NumericEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
+            | NumericGreaterThanEquals => PolicyValue::Number(parse_number(raw)?),
+            DateEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
+            | DateGreaterThanEquals => PolicyValue::Date(parse_date(raw)?),
+            Bool => PolicyValue::Bool(parse_bool(raw)?),
+            IpAddress => {
+                let (net, len) = parse_cidr(raw)?;
+                PolicyValue::Cidr(net, len)
+            }
+            _ => PolicyValue::Text(pattern::compile(raw, how)?),
+        })
+    }
+}
+
+/// Does request value `v` satisfy the positive operator `op` against any policy value?
+/// `None` when `v` does not parse as the operator's type.
+fn typed_match(op: BaseOperator, v: &str, policy: &[PolicyValue]) -> Option<bool> {
     use BaseOperator::*;
-    let text = || {
-        p.iter()
-            .map(|t| if let Tok::Lit(c) = t { *c } else { '*' })
-            .collect::<String>()
-    };
+    let any = |f: &dyn Fn(&PolicyValue) -> bool| Some(policy.iter().any(f));
     match op {
-        StringEquals => literal_eq(p, v),
-        StringEqualsIgnoreCase => text().to_lowercase() == v.to_lowercase(),
-        StringLike => pattern::glob_match(p, v, false),
-        ArnEquals | ArnLike => pattern::arn_match(p, v),
+        StringEquals | BinaryEquals => {
+            any(&|p| matches!(p, PolicyValue::Text(t) if literal_eq(t, v)))
+        }
+        StringEqualsIgnoreCase => {
+            let v = v.to_lowercase();
+            any(&|p| matches!(p, PolicyValue::Text(t) if text_of(t).to_lowercase() == v))
+        }
+        StringLike => {
+            any(&|p| matches!(p, PolicyValue::Text(t) if pattern::glob_match(t, v, false)))
+        }
+        ArnEquals | ArnLike => {
+            any(&|p| matches!(p, PolicyValue::Text(t) if pattern::arn_match(t, v)))
+        }
         NumericEquals
         | NumericLessThan
         | NumericLessThanEquals
         | NumericGreaterThan
-        | NumericGreaterThanEquals => match (v.trim().parse::<f64>(), text().trim().parse::<f64>())
-        {
-            (Ok(a), Ok(b)) => compare(op, a.partial_cmp(&b)),
-            _ => false,
-        },
+        | NumericGreaterThanEquals => {
+            let a = parse_number(v)?;
+            any(&|p| matches!(p, PolicyValue::Number(b) if compare(op, a.partial_cmp(b))))
+        }
         DateEquals
         | DateLessThan
         | DateLessThanEquals
         | DateGreaterThan
-        | DateGreaterThanEquals => match (parse_date(v), parse_date(&text())) {
-            (Some(a), Some(b)) => compare(op, Some(a.cmp(&b))),
-            _ => false,
-        },
-        Bool => {
-            let t = text();
-            (t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false"))
-                && t.eq_ignore_ascii_case(v)
+        | DateGreaterThanEquals => {
+            let a = parse_date(v)?;
+            any(&|p| matches!(p, PolicyValue::Date(b) if compare(op, Some(a.cmp(b)))))
         }
-        BinaryEquals => literal_eq(p, v),
-        IpAddress => ip_in_cidr(v, &text()),
-        _ => unreachable!("negated operators and Null are handled by the caller"),
+        Bool => {
+            let a = parse_bool(v)?;
+            any(&|p| matches!(p, PolicyValue::Bool(b) if a == *b))
+        }
+        IpAddress => {
+            let a = v.trim().parse::<IpAddr>().ok()?;
+            any(&|p| matches!(p, PolicyValue::Cidr(n, len) if ip_in_net(a, *n, *len)))
+        }
+        // Negated operators are turned into their positive form by the caller, and `Null` is
+        // answered before any value is looked at; neither reaches here.
+        _ => None,
     }
+}
+
+/// The characters of a pattern compiled without wildcards.
+fn text_of(p: &[Tok]) -> String {
+    p.iter()
+        .map(|t| if let Tok::Lit(c) = t { *c } else { '*' })
+        .collect()
 }
 
 fn literal_eq(p: &[Tok], v: &str) -> bool {
@@ -332,6 +419,26 @@ fn literal_eq(p: &[Tok], v: &str) -> bool {
     p.iter()
         .all(|t| matches!(t, Tok::Lit(c) if chars.next() == Some(*c)))
         && chars.next().is_none()
+}
+
+/// Numeric operators take integers or decimals (§1.4). Modelling choice: surrounding whitespace
+/// is ignored; `NaN`, infinities and hexadecimal are not numbers.
+fn parse_number(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+    s.parse::<f64>().ok().filter(|n| plain && n.is_finite())
+}
+
+/// `Bool` values are `true` or `false`. Modelling choice: case-insensitive, as JSON booleans and
+/// the strings `"true"`/`"True"` all occur in published policies.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
 }
 
 fn compare(op: BaseOperator, ord: Option<std::cmp::Ordering>) -> bool {
@@ -372,32 +479,29 @@ fn parse_date(s: &str) -> Option<i128> {
     None
 }
 
-/// `IpAddress`: `v` is an address, `cidr` an address or `address/prefix` of the same family.
-fn ip_in_cidr(v: &str, cidr: &str) -> bool {
-    let Ok(addr) = v.trim().parse::<IpAddr>() else {
-        return false;
+/// `IpAddress` policy values: an address or `address/prefix`.
+fn parse_cidr(cidr: &str) -> Option<(IpAddr, u32)> {
+    let cidr = cidr.trim();
+    let (net, len) = match cidr.split_once('/') {
+        Some((n, l)) => (n.parse::<IpAddr>().ok()?, l.parse::<u32>().ok()?),
+        None => {
+            let n = cidr.parse::<IpAddr>().ok()?;
+            (n, if n.is_ipv4() { 32 } else { 128 })
+        }
     };
-    let (net, len) = match cidr.trim().split_once('/') {
-        Some((n, l)) => match (n.parse::<IpAddr>(), l.parse::<u32>()) {
-            (Ok(n), Ok(l)) => (n, l),
-            _ => return false,
-        },
-        None => match cidr.trim().parse::<IpAddr>() {
-            Ok(n) => (n, if n.is_ipv4() { 32 } else { 128 }),
-            Err(_) => return false,
-        },
-    };
+    let max = if net.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((net, len))
+}
+
+/// Whether `addr` lies in `net/len` (same family only).
+fn ip_in_net(addr: IpAddr, net: IpAddr, len: u32) -> bool {
     match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) if len <= 32 => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
             u32::from(a) & mask == u32::from(n) & mask
         }
-        (IpAddr::V6(a), IpAddr::V6(n)) if len <= 128 => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,

@@ -1,10 +1,10 @@
 //! The IAM policy engine: parses policy documents and decides Allow / explicit Deny / implicit
 //! Deny for one request.
 //!
-//! It stands for the policy evaluation inside AWS IAM that every service calls. Today STS uses it
-//! for role trust policies (`sts:AssumeRoleWithWebIdentity` with `Principal.Federated` = the IAM
-//! OIDC provider ARN); the same engine is meant to grow into identity, resource, boundary and
-//! session policies and ABAC for the simulated resources.
+//! It stands for the policy evaluation inside AWS IAM that every service calls: STS evaluates role
+//! trust policies with it (`Principal.Federated` = the IAM OIDC provider ARN for IRSA,
+//! `Principal.Service` = `pods.eks.amazonaws.com` for Pod Identity), and simulated resources
+//! evaluate the caller's identity policies, with ABAC conditions, through it.
 //!
 //! Facts (`shared/reference/iam.md`):
 //! * §1.1 default deny; an explicit Deny in any policy wins over any Allow.
@@ -17,10 +17,11 @@
 //! The major pieces:
 //! * [`PolicyDocument::parse`]: JSON → document, errors naming statement index and field.
 //! * [`RequestContext`]: who asks, for what action on which resource, with which condition keys.
-//! * [`evaluate`] / [`evaluate_explained`]: the decision over a set of policies.
-//!
-//! Not modelled yet: the cross-policy-type combination rules of §1.1 (SCPs, boundaries, session
-//! policies intersecting identity policies). Callers combine per-type decisions themselves.
+//! * [`evaluate`] / [`evaluate_explained`]: the decision over policies of one type (explicit
+//!   Deny wins, then any Allow, else implicit deny).
+//! * [`evaluate_request`]: the §1.1 combination of policy types ([`PolicySet`]: identity and
+//!   resource policies as a union, or both across accounts; permissions boundary and session
+//!   policies as caps). SCPs and RCPs are not modelled (no AWS Organizations in the simulation).
 
 pub mod condition;
 mod json;
@@ -28,9 +29,11 @@ pub(crate) mod pattern;
 pub mod policy;
 
 #[cfg(test)]
+mod rules;
+#[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use condition::{BaseOperator, Condition, ConditionOperator, SetQualifier};
 pub use policy::{
@@ -38,7 +41,7 @@ pub use policy::{
     Principals, ResourceBlock, Statement,
 };
 
-use pattern::{Compile, Tok};
+use pattern::Compile;
 
 /// The caller, as a resource or trust policy's `Principal` element sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +118,10 @@ pub struct RequestContext {
     /// Condition keys, lowercased (§1.6), each with its values. Kept private so the invariant
     /// "keys are lowercase" cannot be broken; use [`RequestContext::set_key`].
     condition_keys: BTreeMap<String, Vec<String>>,
+    /// Lowercased names of the keys that are multivalued (type `ArrayOf…`, §1.3). Whether a key
+    /// is single- or multivalued is a property of the request context, not of how many values
+    /// it holds; it matters for policy variables, which resolve only from single-valued keys.
+    multivalued: BTreeSet<String>,
 }
 
 impl RequestContext {
@@ -128,19 +135,58 @@ impl RequestContext {
             action: action.into(),
             resource: resource.into(),
             condition_keys: BTreeMap::new(),
+            multivalued: BTreeSet::new(),
         }
     }
 
-    /// Sets (replaces) a condition key; the name is stored lowercased.
+    /// Sets (replaces) a condition key; the name is stored lowercased, so
+    /// `aws:PrincipalTag/Team` and `aws:principaltag/team` are the same key (§1.6). The key
+    /// counts as single-valued for policy variables (a list of several values never resolves
+    /// anyway); use [`RequestContext::set_multivalued_key`] for `ArrayOf…` keys.
     pub fn set_key<I, S>(&mut self, key: &str, values: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.condition_keys.insert(
-            key.to_lowercase(),
-            values.into_iter().map(Into::into).collect(),
-        );
+        let lower = key.to_lowercase();
+        self.multivalued.remove(&lower);
+        self.condition_keys
+            .insert(lower, values.into_iter().map(Into::into).collect());
+    }
+
+    /// Sets (replaces) a multivalued condition key such as `aws:TagKeys` or an OIDC `amr`
+    /// claim: the set qualifiers `ForAnyValue:`/`ForAllValues:` are meant for these, and a
+    /// multivalued key never resolves as a policy variable, even with one value (§1.5).
+    pub fn set_multivalued_key<I, S>(&mut self, key: &str, values: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.set_key(key, values);
+        self.multivalued.insert(key.to_lowercase());
+    }
+
+    /// Builder form of [`RequestContext::set_multivalued_key`].
+    pub fn with_multivalued_key<I, S>(mut self, key: &str, values: I) -> RequestContext
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.set_multivalued_key(key, values);
+        self
+    }
+
+    /// The value of a single-valued key (case-insensitive name), as a policy variable sees it:
+    /// `None` when the key is absent, multivalued, or holds other than exactly one value.
+    pub fn single_value(&self, key: &str) -> Option<&str> {
+        let lower = key.to_lowercase();
+        if self.multivalued.contains(&lower) {
+            return None;
+        }
+        match self.key(&lower) {
+            Some([one]) => Some(one),
+            _ => None,
+        }
     }
 
     /// Builder form of [`RequestContext::set_key`].
@@ -228,6 +274,109 @@ pub fn evaluate_explained(policies: &[&PolicyDocument], ctx: &RequestContext) ->
     }
 }
 
+/// The policies that apply to one request, by policy type, for [`evaluate_request`] (§1.1).
+/// Service control and resource control policies are not modelled (the simulation has no AWS
+/// Organizations).
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet<'a> {
+    /// Identity policies of the principal (for a role session: the role's policies).
+    pub identity: Vec<&'a PolicyDocument>,
+    /// Resource-based policies of the resource (a bucket policy; a role's trust policy).
+    pub resource: Vec<&'a PolicyDocument>,
+    /// The principal's permissions boundary, if it has one.
+    pub boundary: Option<&'a PolicyDocument>,
+    /// Session policies passed when the session was created (empty: none). Only a session has
+    /// them.
+    pub session: Vec<&'a PolicyDocument>,
+    /// The resource belongs to another account than the principal: an Allow is needed on both
+    /// sides, identity and resource policy.
+    pub cross_account: bool,
+    /// The resource policy must allow the principal itself, an identity-policy Allow is not
+    /// enough: role trust policies and KMS key policies (§1.1).
+    pub resource_policy_required: bool,
+}
+
+/// Evaluates a request against every applicable policy type, as `iam.md` §1.1 describes:
+/// 1. an explicit Deny in any policy (identity, resource, boundary, session) wins;
+/// 2. the grant: within one account an Allow from the identity *or* the resource policies (a
+///    union), except that `resource_policy_required` needs the resource policy; across accounts
+///    both sides must allow;
+/// 3. the caps: a permissions boundary and session policies, when present, must also allow,
+///    otherwise the result is an implicit deny; except that a resource-policy Allow naming the
+///    role **session** ARN (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`) grants to the
+///    session directly and is not capped (one naming the role ARN is).
+pub fn evaluate_request(set: &PolicySet<'_>, ctx: &RequestContext) -> Decision {
+    let all = set
+        .identity
+        .iter()
+        .chain(&set.resource)
+        .chain(set.boundary.as_ref())
+        .chain(&set.session);
+    let denied = all
+        .flat_map(|p| applying(p, ctx))
+        .any(|st| st.effect == Effect::Deny);
+    if denied {
+        return Decision::ExplicitDeny;
+    }
+    let allows = |policies: &[&PolicyDocument]| {
+        policies
+            .iter()
+            .flat_map(|p| applying(p, ctx))
+            .any(|st| st.effect == Effect::Allow)
+    };
+    let identity_allow = allows(&set.identity);
+    let resource_allow = allows(&set.resource);
+    let granted = if set.cross_account {
+        identity_allow && resource_allow
+    } else if set.resource_policy_required {
+        resource_allow
+    } else {
+        identity_allow || resource_allow
+    };
+    if !granted {
+        return Decision::ImplicitDeny;
+    }
+    let session_named_directly = !set.cross_account
+        && set
+            .resource
+            .iter()
+            .flat_map(|p| applying(p, ctx))
+            .any(|st| st.effect == Effect::Allow && names_session(st, &ctx.principal));
+    let capped_ok = set.boundary.is_none_or(|b| allows(&[b]))
+        && (set.session.is_empty() || allows(&set.session));
+    if session_named_directly || capped_ok {
+        Decision::Allow
+    } else {
+        Decision::ImplicitDeny
+    }
+}
+
+/// The statements of `policy` that apply to `ctx`.
+fn applying<'p>(
+    policy: &'p PolicyDocument,
+    ctx: &'p RequestContext,
+) -> impl Iterator<Item = &'p Statement> + 'p {
+    policy
+        .statements
+        .iter()
+        .filter(move |st| statement_applies(policy, st, ctx))
+}
+
+/// Whether `st`'s `Principal` names the caller's role-session ARN itself (not its role, account
+/// or `*`).
+fn names_session(st: &Statement, who: &Principal) -> bool {
+    let Principal::Aws(arn) = who else {
+        return false;
+    };
+    let is_session = arn
+        .splitn(6, ':')
+        .nth(5)
+        .is_some_and(|r| r.starts_with("assumed-role/"));
+    is_session
+        && matches!(&st.principal, Some(PrincipalBlock::Principal(Principals::Map(m)))
+            if m.get(&PrincipalKind::Aws).is_some_and(|v| v.iter().any(|e| e == arn)))
+}
+
 impl PolicyDocument {
     /// Evaluates this one document on its own.
     pub fn evaluate(&self, ctx: &RequestContext) -> Decision {
@@ -267,12 +416,8 @@ fn statement_applies(policy: &PolicyDocument, st: &Statement, ctx: &RequestConte
     }
     let resource_matches = |patterns: &[String]| {
         patterns.iter().any(|p| {
-            let how = Compile {
-                wildcards: true,
-                variables: variables.then_some(ctx),
-            };
-            match pattern::compile(p, how) {
-                Some(toks) => resource_match(&toks, &ctx.resource),
+            match pattern::compile_resource(p, variables.then_some(ctx)) {
+                Some(toks) => pattern::arn_match(&toks, &ctx.resource),
                 None => false, // unresolvable variable: matches no resource (§1.5)
             }
         })
@@ -283,8 +428,4 @@ fn statement_applies(policy: &PolicyDocument, st: &Statement, ctx: &RequestConte
         Some(ResourceBlock::NotResource(r)) => !resource_matches(r),
     };
     resource_ok && st.conditions.iter().all(|c| c.matches(ctx, variables))
-}
-
-fn resource_match(pat: &[Tok], resource: &str) -> bool {
-    pattern::arn_match(pat, resource)
 }

@@ -77,11 +77,40 @@ fn resolve_variable(inner: &str, ctx: &RequestContext) -> Option<String> {
         }
         None => (inner.trim(), None),
     };
-    match ctx.key(key) {
-        // Only single-valued keys may be used as variables (§1.5).
-        Some([single]) => Some(single.clone()),
-        _ => default.map(str::to_owned),
+    // Only single-valued keys may be used as variables (§1.5): a key declared multivalued (see
+    // `RequestContext::set_multivalued_key`) never resolves, even when it holds one value.
+    match ctx.single_value(key) {
+        Some(single) => Some(single.to_owned()),
+        None => default.map(str::to_owned),
     }
+}
+
+/// Compiles a `Resource`/`NotResource` entry. Policy variables are allowed only in the resource
+/// part, after the fifth colon (§1.2); in the first five parts `${…}` is left as literal text
+/// (a modelling choice: AWS documents the restriction, not what happens when it is broken), so
+/// such an entry matches no real ARN. `variables` is `None` under Version 2008-10-17.
+pub(crate) fn compile_resource(raw: &str, variables: Option<&RequestContext>) -> Option<Vec<Tok>> {
+    let split = raw
+        .char_indices()
+        .filter(|(_, c)| *c == ':')
+        .nth(4)
+        .map_or(raw.len(), |(i, _)| i + 1);
+    let (head, tail) = raw.split_at(split);
+    let mut toks = compile(
+        head,
+        Compile {
+            wildcards: true,
+            variables: None,
+        },
+    )?;
+    toks.extend(compile(
+        tail,
+        Compile {
+            wildcards: true,
+            variables,
+        },
+    )?);
+    Some(toks)
 }
 
 /// Matches `text` against `pat` with `*`/`?` semantics. Iterative, with single-star backtracking:

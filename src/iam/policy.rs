@@ -13,8 +13,11 @@
 //! more than the author wrote; see the private `json` module.
 //!
 //! Which fields a given kind of policy must or must not carry (a trust policy needs `Principal`
-//! and may not use `NotPrincipal`) is checked by [`PolicyDocument::validate_trust_policy`], not
-//! by the parser, so that one grammar serves identity, resource and trust policies.
+//! and may not use `NotPrincipal`; an identity policy may use neither) is checked by
+//! [`PolicyDocument::validate_trust_policy`] and [`PolicyDocument::validate_identity_policy`],
+//! not by the parser, so that one grammar serves identity, resource and trust policies. The
+//! parser does enforce the rules that hold for every kind: no wildcard in the service part of a
+//! `Resource` ARN (§1.2), known condition operators (§1.4), `Null` without `IfExists` (§1.4).
 
 use std::collections::BTreeMap;
 
@@ -193,6 +196,41 @@ impl PolicyDocument {
         })
     }
 
+    /// Checks the rules that make a document a valid identity policy (one attached to a user or
+    /// role, a permissions boundary or a session policy): no `Principal` and no `NotPrincipal`
+    /// (§1.2: they belong to resource-based policies only), and a `Resource` or `NotResource` in
+    /// every statement. The last rule is a modelling choice: §1 does not state it, IAM's own
+    /// validator enforces it, and without it a statement would silently cover every resource.
+    pub fn validate_identity_policy(&self) -> Result<(), PolicyError> {
+        for (i, s) in self.statements.iter().enumerate() {
+            match &s.principal {
+                Some(PrincipalBlock::Principal(_)) => {
+                    return Err(PolicyError::stmt(
+                        i,
+                        "Principal",
+                        "not allowed in an identity policy",
+                    ));
+                }
+                Some(PrincipalBlock::NotPrincipal(_)) => {
+                    return Err(PolicyError::stmt(
+                        i,
+                        "NotPrincipal",
+                        "not allowed in an identity policy",
+                    ));
+                }
+                None => {}
+            }
+            if s.resource.is_none() {
+                return Err(PolicyError::stmt(
+                    i,
+                    "Resource",
+                    "missing (one of Resource or NotResource is required)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the rules that make a document a valid role trust policy (`iam.md` §1.2): every
     /// statement names a `Principal`, none uses `NotPrincipal`, and none has `Resource` (the
     /// resource is the role).
@@ -303,11 +341,11 @@ fn parse_statement(i: usize, v: &Value) -> Result<Statement, PolicyError> {
             }
             "Resource" => {
                 once(resource.is_some(), "Resource", "NotResource")?;
-                resource = Some(ResourceBlock::Resource(string_list(i, "Resource", v)?));
+                resource = Some(ResourceBlock::Resource(resource_list(i, "Resource", v)?));
             }
             "NotResource" => {
                 once(resource.is_some(), "NotResource", "Resource")?;
-                resource = Some(ResourceBlock::NotResource(string_list(
+                resource = Some(ResourceBlock::NotResource(resource_list(
                     i,
                     "NotResource",
                     v,
@@ -355,6 +393,28 @@ fn string_list(i: usize, field: &str, v: &Value) -> Result<Vec<String>, PolicyEr
     };
     if list.is_empty() {
         return Err(PolicyError::stmt(i, field, "must not be empty"));
+    }
+    Ok(list)
+}
+
+/// `Resource`/`NotResource`: a string list whose ARNs carry no wildcard in the service part
+/// (§1.2: "No wildcard is allowed in the service segment"). Modelling choice: such an entry is
+/// rejected at parse time rather than silently matching nothing.
+fn resource_list(i: usize, field: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
+    let list = string_list(i, field, v)?;
+    for entry in &list {
+        let mut parts = entry.split(':');
+        if parts.next() == Some("arn")
+            && parts
+                .nth(1)
+                .is_some_and(|service| service.contains(['*', '?']))
+        {
+            return Err(PolicyError::stmt(
+                i,
+                field,
+                format!("'{entry}': wildcards are not allowed in the service part of an ARN"),
+            ));
+        }
     }
     Ok(list)
 }
