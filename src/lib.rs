@@ -20,6 +20,7 @@
 
 pub mod api_server;
 pub mod cluster;
+pub mod eks_api;
 pub mod http;
 pub mod iam;
 pub mod jwt;
@@ -27,6 +28,7 @@ pub mod kubelet;
 pub mod oidc_issuer;
 pub mod pod;
 pub mod runtime;
+pub mod s3;
 pub mod scenario;
 pub mod sdk;
 pub mod sigv4;
