@@ -11,6 +11,7 @@
 //! `AccessKeyId`}, `Provider` (the IAM OIDC provider ARN, as real STS returns \[obs\] — the model
 //! text says "the iss")`. `PackedPolicySize` is omitted (no session tags are modelled).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -27,12 +28,12 @@ use crate::iam::{self, Decision, PolicyDocument, Principal, RequestContext};
 use crate::jwt::{self, Jwk, JwtError};
 
 /// `roleArn` / `arnType` pattern from the STS model, printed verbatim in messages.
-const ARN_PATTERN: &str =
+pub(super) const ARN_PATTERN: &str =
     r"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+";
 /// `roleSessionNameType` pattern.
-const SESSION_NAME_PATTERN: &str = r"[\w+=,.@-]*";
+pub(super) const SESSION_NAME_PATTERN: &str = r"[\w+=,.@-]*";
 /// `sessionPolicyDocumentType` pattern.
-const POLICY_PATTERN: &str = r"[\u0009\u000A\u000D\u0020-\u00FF]+";
+pub(super) const POLICY_PATTERN: &str = r"[\u0009\u000A\u000D\u0020-\u00FF]+";
 
 /// The validated request.
 struct AwrwiRequest {
@@ -41,6 +42,7 @@ struct AwrwiRequest {
     token: String,
     duration_s: u32,
     session_policy: Option<PolicyDocument>,
+    session_policy_json: Option<String>,
     policy_arns: Vec<String>,
 }
 
@@ -189,7 +191,12 @@ pub(crate) async fn handle(
             subject,
             audience,
             session_policy: req.session_policy,
+            session_policy_json: req.session_policy_json,
             policy_arns: req.policy_arns,
+            session_tags: BTreeMap::new(),
+            transitive_tag_keys: BTreeSet::new(),
+            source_identity: None,
+            chained: false,
         },
     );
     trace.set("access_key_id", session.access_key_id.clone());
@@ -327,16 +334,17 @@ fn parse_request(
             .and_then(|d| u32::try_from(d).ok())
             .unwrap_or(config.duration_s_default),
         session_policy,
+        session_policy_json: get("Policy").map(str::to_owned),
         policy_arns,
     })
 }
 
 /// A model pattern: its text (printed verbatim in messages) and a matcher for its one character
 /// class (every STS pattern used here is `[class]*` or `[class]+`).
-type Pattern = (&'static str, fn(char) -> bool);
+pub(super) type Pattern = (&'static str, fn(char) -> bool);
 
 /// One string member's constraints from the STS model.
-struct StringField<'a> {
+pub(super) struct StringField<'a> {
     /// lowerCamelCase member name, as Coral prints it.
     name: &'a str,
     required: bool,
@@ -348,20 +356,20 @@ struct StringField<'a> {
     max: usize,
 }
 
-fn arn_char(c: char) -> bool {
+pub(super) fn arn_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7E}' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
-fn session_char(c: char) -> bool {
+pub(super) fn session_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
 }
 
-fn policy_char(c: char) -> bool {
+pub(super) fn policy_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}')
 }
 
 impl<'a> StringField<'a> {
-    fn new(
+    pub(super) fn new(
         name: &'a str,
         required: bool,
         sensitive: bool,
@@ -381,7 +389,7 @@ impl<'a> StringField<'a> {
 
     /// Appends one message per violated constraint: pattern, then min, then max length (the
     /// order observed for an empty `roleArn`, `sdk.md` §8 consigliere#18).
-    fn check(&self, value: Option<&str>, errors: &mut Vec<String>) {
+    pub(super) fn check(&self, value: Option<&str>, errors: &mut Vec<String>) {
         let name = self.name;
         let Some(v) = value else {
             if self.required {
@@ -574,7 +582,7 @@ fn verify_signature(svc: &StsService, token: &str, candidates: &[Jwk]) -> Result
 }
 
 /// The role name, if `role_arn` is a role ARN in this STS's account and partition.
-fn role_name_in_account<'a>(role_arn: &'a str, svc: &StsService) -> Option<&'a str> {
+pub(super) fn role_name_in_account<'a>(role_arn: &'a str, svc: &StsService) -> Option<&'a str> {
     let prefix = format!(
         "arn:{}:iam::{}:role/",
         svc.config.partition, svc.config.account_id
@@ -615,7 +623,7 @@ fn trust_context(
 }
 
 /// Fills in fresh credentials from the host RNG and stores the session (bounded).
-fn mint_session(svc: &StsService, env: &dyn StsEnv, mut session: Session) -> Session {
+pub(super) fn mint_session(svc: &StsService, env: &dyn StsEnv, mut session: Session) -> Session {
     const SECRET_ALPHABET: &[u8; 64] =
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let now = env.now();

@@ -76,6 +76,32 @@ pub struct StsConfig {
     /// AWS validates the JWKS host against its CA library first (`sdk.md` §1.7).
     pub thumbprints_per_provider_max: usize,
 
+    /// Longest `DurationSeconds` `AssumeRole` grants to a caller that is itself a role session
+    /// (role chaining): 3600 s, whatever the role's `MaxSessionDuration` (STS model
+    /// `DurationSeconds` docs, `iam.md` §1.9). Above it: `ValidationError` "The requested
+    /// DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining." \[obs\].
+    pub role_chaining_duration_s_max: u32,
+    /// Whether a role's `MaxSessionDuration` is skipped when an AWS service principal assumes it:
+    /// true, because the IAM quotas page says that setting "does not limit sessions assumed by AWS
+    /// services", which is how EKS Pod Identity gets 6 h credentials from roles left at the 1 h
+    /// default (`iam.md` §1.8). `duration_s_max` (43200) still applies.
+    pub service_sessions_ignore_role_max: bool,
+    /// The packed-binary budget that session tags share, in bytes of the simulator's packed-size
+    /// model (`PackedPolicyTooLarge`, "Packed size of session tags consumes N% of allotted space."
+    /// \[obs\]). The real format and limit are unpublished (`iam.md` §1.9); the model counts
+    /// `key + value + packed_tag_overhead_bytes` per tag (request tags plus inherited transitive
+    /// tags) and is calibrated on two observations: nine 2-character keys with 250-character
+    /// values consume 498 % (aws-actions/configure-aws-credentials#1898), and EKS Pod Identity's
+    /// six tags with typical names consume about 74 % (containers-roadmap#2413). Default 470;
+    /// `None` turns the check off. Session policies are not counted (\[unk\] how they pack).
+    pub packed_policy_bytes_max: Option<usize>,
+    /// Per-tag overhead of the packed-size model, in bytes (see `packed_policy_bytes_max`): 8.
+    pub packed_tag_overhead_bytes: usize,
+    /// Total size of a role's inline identity policies in non-whitespace characters: 10240 (IAM
+    /// quota "role policy size"; `LimitExceeded` "Maximum policy size of 10240 bytes exceeded for
+    /// role <name>" \[obs\]).
+    pub role_policy_chars_max: usize,
+
     /// Live sessions remembered for `GetCallerIdentity` (a bound; expired sessions are pruned
     /// first, then the earliest-expiring one is evicted).
     pub sessions_max: usize,
@@ -109,6 +135,11 @@ impl StsConfig {
             oidc_providers_max: 100,
             client_ids_per_provider_max: 100,
             thumbprints_per_provider_max: 5,
+            role_chaining_duration_s_max: 3600,
+            service_sessions_ignore_role_max: true,
+            packed_policy_bytes_max: Some(470),
+            packed_tag_overhead_bytes: 8,
+            role_policy_chars_max: 10240,
             sessions_max: 100_000,
             jwt_verify_memo_entries_max: 10_000,
             session_token_bytes: 512,

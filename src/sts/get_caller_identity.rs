@@ -77,7 +77,7 @@ pub(crate) fn handle(
 }
 
 /// The `Credential=` value of a SigV4 `Authorization` header.
-fn credential_from_authorization(auth: &str) -> Option<String> {
+pub(super) fn credential_from_authorization(auth: &str) -> Option<String> {
     let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?.trim_start();
     rest.split(',')
         .map(str::trim)

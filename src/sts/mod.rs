@@ -1,5 +1,6 @@
-//! The AWS Security Token Service (STS) actor: `AssumeRoleWithWebIdentity` (IRSA) and
-//! `GetCallerIdentity`, with full web-identity token validation.
+//! The AWS Security Token Service (STS) actor: `AssumeRoleWithWebIdentity` (IRSA),
+//! `AssumeRole` (EKS Pod Identity and role chaining, with session tags) and `GetCallerIdentity`,
+//! with full web-identity token validation.
 //!
 //! It stands for a regional STS endpoint (`sts.<region>.amazonaws.com`) together with the slice
 //! of IAM it consults: IAM OIDC identity providers and roles with trust policies. It speaks the
@@ -31,15 +32,29 @@
 //! header (`Credential=<AKID>/…`) and checks `x-amz-security-token`; the signature itself is not
 //! verified yet (the secret is kept in the session so that it can be).
 //!
+//! `AssumeRole` (see [`assume_role`](self) for the steps and their sources) resolves its caller the
+//! same way: an STS session (role chaining) or a registered AWS service identity
+//! ([`StsService::register_service_identity`], the stand-in for an AWS service such as EKS Auth
+//! calling STS as `pods.eks.amazonaws.com`). It evaluates the role's trust policy (and, for a
+//! session caller, the caller role's identity policies from [`StsService::put_role_policy`]) for
+//! `sts:AssumeRole`, plus `sts:TagSession` when tags are passed or inherited, and stores the
+//! session tags on the new session.
+//!
+//! Resource services (S3, …) resolve a caller's access key through a simulator-only endpoint on
+//! this host, `GET /credsim-internal/sessions/{access_key_id}` ([`internal`]): **not an AWS API**,
+//! the stand-in for AWS's internal authentication until SigV4 signatures are verified.
+//!
 //! Everything is single-threaded: state sits in a `RefCell` and no borrow is held across an
 //! await, so concurrent requests on one host interleave safely. Time comes only from
 //! [`StsEnv::now`], randomness only from [`StsEnv::rng`], the network only from [`StsEnv::fetch`].
 //! Every call records one `sts.request` trace event (action, outcome, error code, role, subject,
 //! issuer; never the token, secret or session token), and every IdP request one `sts.idp_fetch`.
 
+mod assume_role;
 mod assume_role_with_web_identity;
 pub mod config;
 mod get_caller_identity;
+pub mod internal;
 mod jwks;
 pub mod registry;
 pub mod server;
@@ -57,6 +72,8 @@ use rand_chacha::ChaCha8Rng;
 
 pub use config::{IdpOutageError, StsConfig};
 pub use registry::{OidcProvider, RegistryError, Role, Session};
+pub use assume_role::{SOURCE_ACCOUNT_HEADER, SOURCE_ARN_HEADER};
+pub use internal::SessionInfo;
 pub use wire::StsError;
 
 use crate::iam::PolicyDocument;
@@ -111,6 +128,19 @@ struct State {
     jwks: BTreeMap<String, jwks::JwksEntry>,
     /// Memo of successful RS256 verifications; bounded by `jwt_verify_memo_entries_max`.
     memo: VerificationMemo,
+    /// Long-term access key ids of AWS services, by key id → service principal
+    /// (`pods.eks.amazonaws.com`). Bounded by the configuration that registers them.
+    service_identities: BTreeMap<String, String>,
+    /// Inline identity policies by lower-cased role name, then policy name (IAM `PutRolePolicy`);
+    /// bounded per role by `role_policy_chars_max`.
+    role_policies: BTreeMap<String, BTreeMap<String, RolePolicy>>,
+}
+
+/// One inline identity policy of a role: its text, as given, and its parsed form.
+#[derive(Clone, Debug)]
+pub(crate) struct RolePolicy {
+    pub json: String,
+    pub doc: PolicyDocument,
 }
 
 /// Fields collected while handling one call, recorded as one `sts.request` trace event.
@@ -139,6 +169,8 @@ impl StsService {
                 sessions: BTreeMap::new(),
                 jwks: BTreeMap::new(),
                 memo,
+                service_identities: BTreeMap::new(),
+                role_policies: BTreeMap::new(),
             }),
         }
     }
@@ -245,6 +277,78 @@ impl StsService {
         Ok(role)
     }
 
+    /// Registers the long-term access key id an AWS service signs its STS calls with, and the
+    /// service principal it acts as (EKS Auth: `pods.eks.amazonaws.com`). Such callers match
+    /// `"Principal": {"Service": …}` in trust policies, are never role-chained, and are not bound
+    /// by a role's `MaxSessionDuration` (see `StsConfig::service_sessions_ignore_role_max`).
+    /// Registering a key again replaces its principal.
+    pub fn register_service_identity(&self, access_key_id: &str, service_principal: &str) {
+        assert!(
+            !access_key_id.is_empty() && !service_principal.is_empty(),
+            "a service identity needs a key id and a principal"
+        );
+        self.state
+            .borrow_mut()
+            .service_identities
+            .insert(access_key_id.to_owned(), service_principal.to_owned());
+    }
+
+    /// Adds or replaces an inline identity policy of a role (IAM `PutRolePolicy`). Sessions of the
+    /// role carry these policies: `AssumeRole` evaluates them when the role's session assumes
+    /// another role, and resource services get them from the session lookup ([`internal`]).
+    ///
+    /// Errors as IAM: `NoSuchEntity` for an unknown role; `InvalidInput` for a policy name that is
+    /// not 1–128 characters of `[\w+=,.@-]`; `MalformedPolicyDocument`; `LimitExceeded` when the
+    /// role's inline policies together exceed `role_policy_chars_max` non-whitespace characters.
+    pub fn put_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+        policy_json: &str,
+    ) -> Result<(), RegistryError> {
+        let key = role_name.to_lowercase();
+        let Some(role) = self.role(role_name) else {
+            return Err(RegistryError::NoSuchEntity(format!(
+                "The role with name {role_name} cannot be found."
+            )));
+        };
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+        if policy_name.is_empty() || policy_name.len() > 128 || !policy_name.chars().all(name_ok) {
+            return Err(RegistryError::InvalidInput(format!(
+                "Policy name '{policy_name}' must be 1-128 characters of letters, digits and _+=,.@-"
+            )));
+        }
+        let doc = PolicyDocument::parse(policy_json).map_err(RegistryError::MalformedPolicyDocument)?;
+        let mut state = self.state.borrow_mut();
+        let policies = state.role_policies.entry(key).or_default();
+        let others: usize = policies
+            .iter()
+            .filter(|(n, _)| n.as_str() != policy_name)
+            .map(|(_, p)| registry::policy_size_chars(&p.json))
+            .sum();
+        if others + registry::policy_size_chars(policy_json) > self.config.role_policy_chars_max {
+            return Err(RegistryError::LimitExceeded(format!(
+                "Maximum policy size of {} bytes exceeded for role {}",
+                self.config.role_policy_chars_max, role.name
+            )));
+        }
+        policies.insert(
+            policy_name.to_owned(),
+            RolePolicy { json: policy_json.to_owned(), doc },
+        );
+        Ok(())
+    }
+
+    /// The inline identity policies of a role as `(name, JSON)`, in name order.
+    pub fn role_policies(&self, role_name: &str) -> Vec<(String, String)> {
+        self.state
+            .borrow()
+            .role_policies
+            .get(&role_name.to_lowercase())
+            .map(|m| m.iter().map(|(n, p)| (n.clone(), p.json.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// The role with this name (case-insensitive), if any.
     pub fn role(&self, name: &str) -> Option<Role> {
         self.state.borrow().roles.get(&name.to_lowercase()).cloned()
@@ -269,6 +373,9 @@ impl StsService {
 
     /// Handles one HTTP request to the STS endpoint and always answers (errors are XML too).
     pub async fn handle(&self, req: Request<Bytes>, env: &dyn StsEnv) -> Response<Bytes> {
+        if req.uri().path().starts_with(internal::PATH_PREFIX) {
+            return internal::handle(self, &req, env);
+        }
         let request_id = wire::request_id(&mut env.rng());
         let params = wire::parse_params(&req);
         let action = params.get("Action").cloned().unwrap_or_default();
@@ -284,6 +391,10 @@ impl StsService {
                     assume_role_with_web_identity::handle(self, &params, env, &mut trace)
                         .await
                         .map(|xml| ("AssumeRoleWithWebIdentity", xml))
+                }
+                ("AssumeRole", Some(wire::API_VERSION)) => {
+                    assume_role::handle(self, &req, &params, env, &mut trace)
+                        .map(|xml| ("AssumeRole", xml))
                 }
                 ("GetCallerIdentity", Some(wire::API_VERSION)) => {
                     get_caller_identity::handle(self, &req, &params, env, &mut trace)

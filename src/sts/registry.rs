@@ -9,6 +9,7 @@
 //! characters of `[\w+=,.@-]`, unique case-insensitively; `MaxSessionDuration` is 3600–43200 s;
 //! the trust policy is at most 2048 non-whitespace characters by default.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -49,8 +50,9 @@ pub struct Role {
     pub trust_policy_json: String,
 }
 
-/// A set of temporary credentials STS issued, remembered so `GetCallerIdentity` (and later the
-/// resource services' SigV4 checks) can resolve the access key.
+/// A set of temporary credentials STS issued, remembered so `GetCallerIdentity`, `AssumeRole` (role
+/// chaining) and the resource services (through the simulator-only session lookup, see
+/// [`super::internal`]) can resolve the access key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub access_key_id: String,
@@ -64,16 +66,31 @@ pub struct Session {
     pub assumed_role_arn: String,
     /// `<role id>:<session name>`.
     pub assumed_role_id: String,
+    /// The IAM OIDC provider ARN (`AssumeRoleWithWebIdentity`); empty for `AssumeRole`.
     pub provider_arn: String,
-    /// The token's `sub`.
+    /// `AssumeRoleWithWebIdentity`: the token's `sub`. `AssumeRole`: who called, the caller
+    /// session's assumed-role ARN or the service principal (e.g. `pods.eks.amazonaws.com`).
     pub subject: String,
-    /// The token audience that matched a client ID.
+    /// The token audience that matched a client ID; empty for `AssumeRole`.
     pub audience: String,
-    /// Inline session policy passed as `Policy`, if any (stored for the future identity-policy
-    /// evaluation of the session; not applied yet).
+    /// Inline session policy passed as `Policy`, if any. `AssumeRole` applies it when this session
+    /// assumes another role; resource services get it from the session lookup.
     pub session_policy: Option<PolicyDocument>,
+    /// The text of `Policy`, as passed.
+    pub session_policy_json: Option<String>,
     /// Managed session policy ARNs (`PolicyArns.member.N.arn`), stored only.
     pub policy_arns: Vec<String>,
+    /// Session tags (`aws:PrincipalTag/<key>`): the request's `Tags` plus the transitive tags
+    /// inherited from the calling session (`iam.md` §1.10). Keys are unique case-insensitively.
+    pub session_tags: BTreeMap<String, String>,
+    /// Keys of `session_tags` that pass on to sessions this one assumes (`TransitiveTagKeys` plus
+    /// every inherited transitive key).
+    pub transitive_tag_keys: BTreeSet<String>,
+    /// `SourceIdentity`, set once and carried along a role chain.
+    pub source_identity: Option<String>,
+    /// Issued by `AssumeRole` to a caller that was itself a role session (role chaining, at most
+    /// one hour).
+    pub chained: bool,
 }
 
 /// Why a registry call failed. Display strings follow IAM's error messages where known.
@@ -91,6 +108,9 @@ pub enum RegistryError {
     /// IAM `MalformedPolicyDocument` (400).
     #[error("MalformedPolicyDocument: {0}")]
     MalformedPolicyDocument(PolicyError),
+    /// IAM `NoSuchEntity` (404), e.g. `The role with name X cannot be found.`
+    #[error("NoSuchEntity: {0}")]
+    NoSuchEntity(String),
 }
 
 /// Validates a provider URL and derives its ARN.
