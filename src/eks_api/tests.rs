@@ -343,3 +343,108 @@ fn a_clock_stepping_back_never_reorders_propagation() {
     assert_eq!(applied.iter().map(|c| c.kind).collect::<Vec<_>>(), [ChangeKind::Created, ChangeKind::Updated]);
     assert_eq!(s.propagated("prod").unwrap()[0].role_arn, other);
 }
+
+/// The actor over HTTP on the simulator: wire shapes, error headers, and propagation in simulated time.
+mod on_the_simulator {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use serde_json::Value;
+    use sim::{Event, Sim, SimConfig};
+
+    use super::super::*;
+    use crate::http::{HttpClient, Timeouts};
+
+    const HOST: &str = "eks.us-west-2.amazonaws.com";
+
+    /// Status, `x-amzn-errortype` (empty on success) and JSON body.
+    type Answer = (u16, String, Value);
+
+    async fn call(http: &HttpClient, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let mut b = ::http::Request::builder().method(method).uri("/");
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        let bytes = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
+        let resp = http.send(&format!("https://{HOST}{path}"), b.body(bytes).unwrap(), Timeouts::default()).await.unwrap();
+        assert!(resp.headers().contains_key("x-amzn-requestid") || path.starts_with(INTERNAL_PREFIX), "{path}");
+        let kind = resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let json = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+        (resp.status().as_u16(), kind, json)
+    }
+
+    /// Runs `script` on a client host next to the EKS API (cluster `prod`, default config).
+    fn simulate<F, Fut>(script: F) -> (Vec<Answer>, Vec<Event>)
+    where
+        F: FnOnce(Rc<HttpClient>) -> Fut + 'static,
+        Fut: std::future::Future<Output = Vec<Answer>> + 'static,
+    {
+        let mut world = Sim::new(SimConfig::new(3));
+        let state = EksApiState::new();
+        state.borrow_mut().add_cluster("prod", "arn:aws:eks:us-west-2:111122223333:cluster/prod");
+        let h = world.add_host(HOST);
+        world.add_software(h, move || run(EksApiConfig::default(), state.clone()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let once = RefCell::new(Some((script, tx)));
+        let h = world.add_host("client");
+        world.add_software(h, move || {
+            let taken = once.borrow_mut().take();
+            async move {
+                if let Some((script, tx)) = taken {
+                    let _ = tx.send(script(Rc::new(HttpClient::new())).await);
+                }
+            }
+        });
+        let out = world.run(async move { tokio::time::timeout(Duration::from_secs(3600), rx).await.unwrap().unwrap() });
+        (out, world.take_events())
+    }
+
+    #[test]
+    fn create_conflict_propagation_and_delete_over_http() {
+        let base = "/clusters/prod/pod-identity-associations";
+        let internal = "/credsim-internal/clusters/prod/pod-identity-associations";
+        let (answers, events) = simulate(move |http| async move {
+            let body = serde_json::json!({"namespace": "ns", "serviceAccount": "sa", "roleArn": super::ROLE});
+            let mut out = vec![call(&http, "POST", base, Some(body.clone())).await];
+            out.push(call(&http, "POST", base, Some(body)).await);
+            out.push(call(&http, "GET", internal, None).await);
+            tokio::time::sleep(Duration::from_millis(5_000)).await;
+            out.push(call(&http, "GET", internal, None).await);
+            out.push(call(&http, "GET", &format!("{base}?namespace=ns&serviceAccount=sa"), None).await);
+            let id = out[0].2["association"]["associationId"].as_str().unwrap().to_owned();
+            out.push(call(&http, "DELETE", &format!("{base}/{id}"), None).await);
+            out.push(call(&http, "GET", &format!("{base}/{id}"), None).await);
+            out.push(call(&http, "PUT", base, None).await);
+            out.push(call(&http, "POST", base, Some(Value::String("{".into()))).await);
+            tokio::time::sleep(Duration::from_millis(5_000)).await;
+            out.push(call(&http, "GET", internal, None).await);
+            out
+        });
+        let [created, conflict, before, after, list, deleted, gone, unknown, bad_json, emptied] = &answers[..] else {
+            panic!("{answers:?}")
+        };
+        assert_eq!((created.0, created.1.as_str()), (200, ""));
+        let id = created.2["association"]["associationId"].as_str().unwrap();
+        assert!(model::is_association_id(id), "{id}");
+        assert_eq!((conflict.0, conflict.1.as_str()), (409, "ResourceInUseException"));
+        assert_eq!(conflict.2["message"], format!("Association already exists: {id}"));
+        assert_eq!(before.2["associations"], serde_json::json!([]), "not visible before the propagation delay");
+        assert_eq!(after.2["associations"][0]["associationId"], id);
+        assert_eq!(list.2["associations"][0]["associationId"], id);
+        assert!(list.2.get("nextToken").is_none());
+        assert_eq!((deleted.0, deleted.2["association"]["associationId"].as_str()), (200, Some(id)));
+        assert_eq!((gone.0, gone.1.as_str()), (404, "ResourceNotFoundException"));
+        assert_eq!((unknown.0, unknown.1.as_str()), (404, "UnknownOperationException"));
+        assert_eq!((bad_json.0, bad_json.1.as_str()), (400, "InvalidParameterException"));
+        assert_eq!(emptied.2["associations"], serde_json::json!([]), "the deletion propagated");
+
+        let propagated: Vec<(&str, Option<u64>)> =
+            events.iter().filter(|e| e.kind == "eks_api.propagated").map(|e| (e.str("change"), e.u64("delay_ms"))).collect();
+        assert_eq!(propagated, [("created", Some(5_000)), ("deleted", Some(5_000))]);
+        let ops: Vec<(&str, &str)> =
+            events.iter().filter(|e| e.kind == "eks_api.request").map(|e| (e.str("operation"), e.str("outcome"))).collect();
+        assert_eq!(ops[..2], [("CreatePodIdentityAssociation", "ok"), ("CreatePodIdentityAssociation", "error")]);
+    }
+}
