@@ -20,6 +20,7 @@
 
 pub mod api_server;
 pub mod cluster;
+pub mod eks_api;
 pub mod eks_auth;
 pub mod http;
 pub mod iam;
@@ -28,6 +29,7 @@ pub mod kubelet;
 pub mod oidc_issuer;
 pub mod pod;
 pub mod runtime;
+pub mod s3;
 pub mod scenario;
 pub mod sdk;
 pub mod sigv4;

@@ -491,6 +491,7 @@ fn internal_lookup_returns_tags_and_policies() {
     assert_eq!(info.arn, "arn:aws:sts::111122223333:assumed-role/pod-role/eks-demo-checkout-6d9f-abcde-1");
     assert_eq!(info.role_arn, POD_ROLE);
     assert_eq!(info.role_name, "pod-role");
+    assert_eq!(info.assumed_role_id, format!("{}:eks-demo-checkout-6d9f-abcde-1", w.sts.role("pod-role").unwrap().role_id));
     assert_eq!(info.account_id, ACCT);
     assert_eq!(info.expiration, T0 + 21600);
     assert_eq!(info.principal_tags, eks_tags().into_iter().collect::<BTreeMap<_, _>>());

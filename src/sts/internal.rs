@@ -6,8 +6,8 @@
 //! services verify SigV4 signatures themselves, they ask STS over the network instead:
 //!
 //! `GET /credsim-internal/sessions/{access_key_id}` on the STS host →
-//! * `200` with a JSON [`SessionInfo`]: `access_key_id`, `arn` (the assumed-role ARN), `role_arn`,
-//!   `role_name`, `account_id`, `role_session_name`, `expiration` (Unix seconds), `principal_tags`
+//! * `200` with a JSON [`SessionInfo`]: `access_key_id`, `arn` (the assumed-role ARN),
+//!   `assumed_role_id` (`<role id>:<session name>`, the value of `aws:userid`), `role_arn`, `role_name`, `account_id`, `role_session_name`, `expiration` (Unix seconds), `principal_tags`
 //!   (`{key: value}`, the session tags), `transitive_tag_keys`, `identity_policies` (the role's
 //!   inline policies as JSON strings, in name order), `session_policy` (JSON string, when the
 //!   session was issued with `Policy`), `source_identity` (when set) and `session_token_sha256`
@@ -40,6 +40,9 @@ pub struct SessionInfo {
     pub access_key_id: String,
     /// `arn:<p>:sts::<acct>:assumed-role/<role>/<session>`.
     pub arn: String,
+    /// `<role id>:<role session name>`: what `aws:userid` is for this session (`iam.md` §1.5).
+    #[serde(default)]
+    pub assumed_role_id: String,
     pub role_arn: String,
     pub role_name: String,
     pub account_id: String,
@@ -70,6 +73,7 @@ impl StsService {
         Some(SessionInfo {
             access_key_id: s.access_key_id,
             arn: s.assumed_role_arn,
+            assumed_role_id: s.assumed_role_id,
             role_arn: s.role_arn,
             role_name,
             account_id,
