@@ -284,7 +284,8 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
             }
             world.add_software(h, move || Kubelet::run(kc.clone()));
             if c.pod_identity_agent {
-                let mut ac = crate::pod_identity_agent::PodIdentityAgentConfig::new(c.name.clone(), region.clone(), eks_auth_url.clone());
+                let mut ac = crate::pod_identity_agent::PodIdentityAgentConfig::new(&c.name, &region);
+                ac.eks_auth_url = eks_auth_url.clone();
                 if let Some(b) = s.agent.cache_by_pod_uid {
                     ac.cache_by_pod_uid = b;
                 }
