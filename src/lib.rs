@@ -26,6 +26,7 @@ pub mod jwt;
 pub mod kubelet;
 pub mod oidc_issuer;
 pub mod pod;
+pub mod pod_identity_agent;
 pub mod runtime;
 pub mod scenario;
 pub mod sdk;
