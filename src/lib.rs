@@ -28,6 +28,7 @@ pub mod jwt;
 pub mod kubelet;
 pub mod oidc_issuer;
 pub mod pod;
+pub mod pod_identity_agent;
 pub mod runtime;
 pub mod s3;
 pub mod scenario;

@@ -8,11 +8,17 @@
 //! 1. **web identity** (`AWS_ROLE_ARN` + `AWS_WEB_IDENTITY_TOKEN_FILE`): re-read the token file on every
 //!    load and call STS `AssumeRoleWithWebIdentity` (unsigned query-protocol POST, sdk.md §1.2), parsing the
 //!    XML result or error;
-//! 2. container credentials (`AWS_CONTAINER_CREDENTIALS_FULL_URI`): arrives with the Pod Identity agent.
+//! 2. **container credentials** (`AWS_CONTAINER_CREDENTIALS_FULL_URI`/`_RELATIVE_URI`, sdk.md §4–5): ask
+//!    the EKS Pod Identity agent with the token file's contents in `Authorization` ([`container`]).
 //!
-//! The cache, retries and timeouts come from the pod's [`SdkProfile`] (`profile.rs`).
+//! A web identity failure does not fall through to the container provider (sdk.md §4d).
+//! The cache, retries and timeouts come from the pod's [`SdkProfile`] (`profile.rs`); container
+//! credentials use the profile's `container_refresh` rule.
 
+pub mod container;
 pub mod profile;
+#[cfg(test)]
+mod sim_tests;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -89,7 +95,7 @@ impl CredentialsProvider {
         let now = runtime::now();
         let decision = match &self.cached {
             None => CacheDecision::RefreshRequired,
-            Some((c, jitter)) => decide(self.profile.refresh, c.expiration, now, *jitter),
+            Some((c, jitter)) => decide(self.rule_for(c), c.expiration, now, *jitter),
         };
         if decision == CacheDecision::Use {
             return Ok(self.cached.as_ref().map(|(c, _)| c.clone()).expect("decision Use implies a cached value"));
@@ -103,7 +109,7 @@ impl CredentialsProvider {
         };
         match loaded {
             Ok(c) => {
-                let jitter = match self.profile.refresh {
+                let jitter = match self.rule_for(&c) {
                     RefreshRule::Lazy { buffer, jitter_frac_max } => {
                         buffer.mul_f64(runtime::with_rng(|r| rand::RngExt::random_range(r, 0.0..jitter_frac_max)))
                     }
@@ -117,7 +123,7 @@ impl CredentialsProvider {
                 Ok(self.cached.as_ref().map(|(c, _)| c.clone()).expect("optional refresh implies a cached value"))
             }
             Err(e) => {
-                if self.profile.refresh != (RefreshRule::ExpiryWindow { window: Duration::ZERO }) {
+                if self.profile.name != crate::scenario::SdkName::Go {
                     // Rust clears the entry once in the buffer window; botocore raises in the mandatory window.
                     self.cached = None;
                 }
@@ -138,13 +144,15 @@ impl CredentialsProvider {
             }
             _ => {}
         }
-        if self.env.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
-            return Err(SdkError::new(
-                "ContainerProviderUnavailable",
-                "container credentials (EKS Pod Identity) are not simulated in this build",
-            ));
+        if container::configured(&self.env) {
+            return container::load(&self.http, &self.profile, &self.env, &self.fs, &self.pod).await;
         }
         Err(SdkError::new("CredentialsNotLoaded", "no credential provider in the chain could load credentials"))
+    }
+
+    /// The cache rule for credentials from `c`'s provider.
+    fn rule_for(&self, c: &Credentials) -> RefreshRule {
+        if c.source == "container" { self.profile.container_refresh } else { self.profile.refresh }
     }
 
     fn sts_url(&self) -> String {

@@ -65,6 +65,23 @@ pub struct SdkProfile {
     pub load_timeout: Option<Duration>,
     /// `Content-Type` the SDK sends on the STS form body.
     pub content_type: &'static str,
+    /// Cache rule for container credentials (sdk.md §5.3): Rust's lazy cache and botocore's windows
+    /// as for any credentials; aws-sdk-go-v2's `config` wraps the container provider with
+    /// `ExpiryWindow = 5 min`.
+    pub container_refresh: RefreshRule,
+    /// Connect timeout of the container provider (Rust 2 s hard-coded in `ecs.rs`; botocore 2 s
+    /// `TIMEOUT_SECONDS`; Go's default dialer 30 s).
+    pub container_connect_timeout: Duration,
+    /// Whole-request timeout of one container provider attempt, connect included (Rust connect 2 s +
+    /// read 5 s; botocore urllib3 connect 2 s + read 2 s; Go has none by default, so the sim bounds it
+    /// at 30 s like its STS requests).
+    pub container_request_timeout: Duration,
+    /// Container provider attempts (3 in all three: Rust standard retry, botocore `RETRY_ATTEMPTS`,
+    /// Go standard retryer).
+    pub container_attempts_max: u32,
+    /// botocore's fixed `SLEEP_TIME` (1 s) after every failed attempt, on any failure; `None`: the
+    /// standard retry backoff of `retry`, on retryable failures only.
+    pub container_retry_sleep: Option<Duration>,
 }
 
 impl SdkProfile {
@@ -84,6 +101,11 @@ impl SdkProfile {
                 request_timeout: Duration::from_secs(10),
                 load_timeout: Some(Duration::from_millis(21_600)),
                 content_type: "application/x-www-form-urlencoded",
+                container_refresh: RefreshRule::Lazy { buffer: Duration::from_secs(10), jitter_frac_max: 0.5 },
+                container_connect_timeout: Duration::from_secs(2),
+                container_request_timeout: Duration::from_secs(7),
+                container_attempts_max: 3,
+                container_retry_sleep: None,
             },
             SdkName::Botocore => SdkProfile {
                 name,
@@ -99,6 +121,11 @@ impl SdkProfile {
                 request_timeout: Duration::from_secs(60),
                 load_timeout: None,
                 content_type: "application/x-www-form-urlencoded; charset=utf-8",
+                container_refresh: RefreshRule::Windows { advisory: Duration::from_secs(15 * 60), mandatory: Duration::from_secs(10 * 60) },
+                container_connect_timeout: Duration::from_secs(2),
+                container_request_timeout: Duration::from_secs(4),
+                container_attempts_max: 3,
+                container_retry_sleep: Some(Duration::from_secs(1)),
             },
             SdkName::Go => SdkProfile {
                 name,
@@ -114,6 +141,11 @@ impl SdkProfile {
                 request_timeout: Duration::from_secs(30),
                 load_timeout: None,
                 content_type: "application/x-www-form-urlencoded",
+                container_refresh: RefreshRule::ExpiryWindow { window: Duration::from_secs(5 * 60) },
+                container_connect_timeout: Duration::from_secs(30),
+                container_request_timeout: Duration::from_secs(30),
+                container_attempts_max: 3,
+                container_retry_sleep: None,
             },
         }
     }
@@ -203,6 +235,17 @@ mod tests {
         let expiry = t(3600);
         assert_eq!(decide(rule, expiry, t(3599), Duration::ZERO), CacheDecision::Use);
         assert_eq!(decide(rule, expiry, t(3600), Duration::ZERO), CacheDecision::RefreshRequired);
+    }
+
+    #[test]
+    fn go_container_credentials_refresh_5_min_early() {
+        let p = SdkProfile::for_sdk(SdkName::Go);
+        let expiry = t(3600);
+        assert_eq!(decide(p.container_refresh, expiry, t(3299), Duration::ZERO), CacheDecision::Use);
+        assert_eq!(decide(p.container_refresh, expiry, t(3300), Duration::ZERO), CacheDecision::RefreshRequired);
+        // Rust and botocore use their usual rule for container credentials.
+        assert_eq!(SdkProfile::for_sdk(SdkName::Rust).container_refresh, SdkProfile::for_sdk(SdkName::Rust).refresh);
+        assert_eq!(SdkProfile::for_sdk(SdkName::Botocore).container_refresh, SdkProfile::for_sdk(SdkName::Botocore).refresh);
     }
 
     #[test]
