@@ -312,9 +312,9 @@ pub struct Object {
     pub body: String,
 }
 
-/// `[[action]]`: something the operator does at a time.
+/// `[[action]]`: something the operator does at a time. (Unknown fields are refused by [`ActionKind`]:
+/// serde cannot deny them on a struct that flattens.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TimedAction {
     pub at: HumanDuration,
     #[serde(flatten)]
@@ -323,7 +323,7 @@ pub struct TimedAction {
 
 /// What a timed action does.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ActionKind {
     /// `CreatePodIdentityAssociation`.
     CreateAssociation(Association),
@@ -483,21 +483,14 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
-/// Parses `"90s"`, `"15m"`, `"26h"`, `"2d"`, `"500ms"`.
+/// Parses a duration: a bare number of seconds (`"90"`), or `humantime`'s forms: `"500ms"`, `"90s"`,
+/// `"15m"`, `"26h"`, `"2d"`, and combinations such as `"2h5m"` or `"1h 30m"`.
 pub fn parse_duration(t: &str) -> Result<Duration, String> {
     let t = t.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("bad duration {t:?}: expected e.g. \"90s\", \"15m\", \"26h\""))?;
-    let secs = |m: u64| Ok(Duration::from_secs(n * m));
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => secs(1),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86_400),
-        u => Err(format!("bad duration unit {u:?} in {t:?}: use ms, s, m, h or d")),
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
     }
+    humantime::parse_duration(t).map_err(|e| format!("bad duration {t:?} ({e}): expected e.g. \"90s\", \"15m\", \"2h5m\", \"2d\""))
 }
 
 /// A scenario error that names where it is.
@@ -594,7 +587,18 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
             return Err(at(f("oidc_id"), "oidc_id", "must be 32 upper-case hex digits".into()));
         }
     }
-    let cluster_known = |c: &Option<String>| c.as_ref().is_none_or(|c| s.clusters.iter().any(|k| &k.name == c));
+    // A cluster is named by its base name (every replica) or by one replica's name (`<name>-001` …).
+    let cluster_known = |c: &Option<String>| {
+        c.as_ref().is_none_or(|c| {
+            s.clusters.iter().any(|k| {
+                &k.name == c
+                    || (k.replicas > 1
+                        && c.strip_prefix(&format!("{}-", k.name))
+                            .and_then(|r| r.parse::<u32>().ok().filter(|_| r.len() == 3))
+                            .is_some_and(|r| (1..=k.replicas).contains(&r)))
+            })
+        })
+    };
     let role_known = |r: &str| s.roles.iter().any(|k| k.name == r);
     if s.scenario.duration.0.is_zero() {
         return Err(at("scenario.duration".into(), "duration", "the run must last longer than 0s".into()));
@@ -752,10 +756,39 @@ mod tests {
 
     #[test]
     fn bad_duration_is_explained() {
-        let text = "[scenario]\nname = \"x\"\nduration = \"26 hours\"\n[cluster]\nname = \"c\"\nnodes = 1\n";
+        let text = "[scenario]\nname = \"x\"\nduration = \"twenty-six hours\"\n[cluster]\nname = \"c\"\nnodes = 1\n";
         let e = load_str(text, "x.toml", None).unwrap_err();
         assert_eq!(e.field, "scenario.duration");
         assert!(e.message.contains("bad duration"), "{e}");
+    }
+
+    #[test]
+    fn durations_combine_units() {
+        assert_eq!(parse_duration("2h5m"), Ok(Duration::from_secs(2 * 3600 + 300)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("99999999999999999999d").is_err(), "overflow is an error, not a panic");
+    }
+
+    #[test]
+    fn unknown_field_in_an_action_is_rejected() {
+        let text = "[scenario]\nname = \"x\"\nduration = \"1h\"\n[cluster]\nname = \"c\"\nnodes = 1\n\
+                    [[workload]]\nname = \"w\"\nservice_account = \"a\"\npods_per_node = 1\n\
+                    [[action]]\nat = \"1m\"\nkind = \"rolling-restart\"\nworkload = \"w\"\nbogus = 1\n";
+        let e = load_str(text, "x.toml", None).unwrap_err();
+        assert!(e.message.contains("bogus"), "{e}");
+        assert_eq!(e.field, "action[0]");
+    }
+
+    #[test]
+    fn a_replica_is_named_by_its_number() {
+        let base = "[scenario]\nname = \"x\"\nduration = \"1h\"\n[cluster]\nname = \"team\"\nnodes = 1\nreplicas = 3\n\
+                    [[workload]]\nname = \"w\"\nservice_account = \"a\"\npods_per_node = 1\n";
+        assert!(load_str(&format!("{base}cluster = \"team-003\"\n"), "x.toml", None).is_ok());
+        assert!(load_str(&format!("{base}cluster = \"team\"\n"), "x.toml", None).is_ok());
+        let e = load_str(&format!("{base}cluster = \"team-004\"\n"), "x.toml", None).unwrap_err();
+        assert_eq!(e.field, "workload[0].cluster");
     }
 
     #[test]
