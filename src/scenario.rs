@@ -66,16 +66,22 @@ where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
+    // A visitor rather than an untagged enum: an untagged enum buffers its input, which loses the path
+    // and line of an error inside the table (`cluster.nodes`), and replaces its message.
+    struct OneOrMany<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OneOrMany<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table or an array of tables")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(|t| vec![t])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<T>, A::Error> {
+            Vec::<T>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::Many(v) => v,
-        OneOrMany::One(t) => vec![t],
-    })
+    d.deserialize_any(OneOrMany(std::marker::PhantomData))
 }
 
 /// `[scenario]`: name, seed and length of the run.
@@ -784,7 +790,7 @@ mod tests {
     #[test]
     fn a_replica_is_named_by_its_number() {
         let base = "[scenario]\nname = \"x\"\nduration = \"1h\"\n[cluster]\nname = \"team\"\nnodes = 1\nreplicas = 3\n\
-                    [[workload]]\nname = \"w\"\nservice_account = \"a\"\npods_per_node = 1\n";
+                    [[service_account]]\nname = \"a\"\n[[workload]]\nname = \"w\"\nservice_account = \"a\"\npods_per_node = 1\n";
         assert!(load_str(&format!("{base}cluster = \"team-003\"\n"), "x.toml", None).is_ok());
         assert!(load_str(&format!("{base}cluster = \"team\"\n"), "x.toml", None).is_ok());
         let e = load_str(&format!("{base}cluster = \"team-004\"\n"), "x.toml", None).unwrap_err();

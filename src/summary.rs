@@ -22,6 +22,7 @@ pub struct Metrics {
     sts_calls: u64,
     sts_calls_by_action: BTreeMap<String, u64>,
     sts_attempts_by_sdk: BTreeMap<String, u64>,
+    agent_attempts_by_sdk: BTreeMap<String, u64>,
     credentials_issued: u64,
     tokens_mounted: u64,
     token_refreshes: u64,
@@ -85,6 +86,7 @@ impl Metrics {
             sts_calls: 0,
             sts_calls_by_action: BTreeMap::new(),
             sts_attempts_by_sdk: BTreeMap::new(),
+            agent_attempts_by_sdk: BTreeMap::new(),
             credentials_issued: 0,
             tokens_mounted: 0,
             token_refreshes: 0,
@@ -193,10 +195,16 @@ impl Metrics {
                     self.error(e.str("outcome"));
                 }
             }
+            "sdk.container_call" => {
+                let sdk = e.str("sdk").to_string();
+                if !sdk.is_empty() {
+                    *self.agent_attempts_by_sdk.entry(sdk).or_default() += 1;
+                }
+            }
             "sts.request" => {
                 self.sts_calls += 1;
                 *self.sts_calls_by_action.entry(e.str("action").to_string()).or_default() += 1;
-                if e.str("outcome") == "ok" && e.str("action") == "AssumeRoleWithWebIdentity" {
+                if e.str("outcome") == "ok" && matches!(e.str("action"), "AssumeRoleWithWebIdentity" | "AssumeRole") {
                     self.credentials_issued += 1;
                 }
             }
@@ -228,7 +236,9 @@ impl Metrics {
             let pods = self.pod_sdk.values().filter(|s| *s == sdk).count() as u64;
             by_sdk.insert(
                 sdk.clone(),
-                SdkSummary { pods_with_credentials: pods, first_credentials_ms: q(h), sts_attempts: *self.sts_attempts_by_sdk.get(sdk).unwrap_or(&0) },
+                SdkSummary { pods_with_credentials: pods, first_credentials_ms: q(h), sts_attempts: *self.sts_attempts_by_sdk.get(sdk).unwrap_or(&0),
+                    agent_attempts: *self.agent_attempts_by_sdk.get(sdk).unwrap_or(&0),
+                },
             );
         }
         let flow = |mode: &str| {
@@ -337,7 +347,10 @@ pub struct Quantiles {
 pub struct SdkSummary {
     pub pods_with_credentials: u64,
     pub first_credentials_ms: Quantiles,
+    /// Calls the SDK made to STS (web identity).
     pub sts_attempts: u64,
+    /// Calls the SDK made to the Pod Identity Agent (container credentials).
+    pub agent_attempts: u64,
 }
 
 /// The run summary (`credsim run --json` prints it).
@@ -356,6 +369,7 @@ pub struct Summary {
     /// Requests STS served (all actions).
     pub sts_calls: u64,
     pub sts_calls_by_action: BTreeMap<String, u64>,
+    /// Credentials STS issued (`AssumeRoleWithWebIdentity` and `AssumeRole`, EKS Auth's included).
     pub credentials_issued: u64,
     pub tokens_mounted: u64,
     pub token_refreshes: u64,
@@ -411,8 +425,12 @@ impl Summary {
         for (sdk, b) in &self.by_sdk {
             let _ = writeln!(
                 s,
-                "  {sdk:<13} {} pods, p50 {} ms, p99 {} ms, {} STS attempts",
-                b.pods_with_credentials, b.first_credentials_ms.p50, b.first_credentials_ms.p99, b.sts_attempts
+                "  {sdk:<13} {} pods, p50 {} ms, p99 {} ms, {} STS attempts{}",
+                b.pods_with_credentials,
+                b.first_credentials_ms.p50,
+                b.first_credentials_ms.p99,
+                b.sts_attempts,
+                if b.agent_attempts > 0 { format!(", {} agent attempts", b.agent_attempts) } else { String::new() }
             );
         }
         for (flow, f) in &self.flows {
