@@ -162,6 +162,7 @@ enum OperatorStep {
     CreatePod { apiserver: String, namespace: String, pod: Box<Pod> },
     DeletePod { apiserver: String, namespace: String, name: String },
     CreateAssociation { cluster: String, body: serde_json::Value },
+    UpdateAssociation { cluster: String, namespace: String, service_account: String, body: serde_json::Value },
     DeleteAssociation { cluster: String, namespace: String, service_account: String },
 }
 
@@ -385,6 +386,32 @@ fn plan(loaded: &Loaded, clusters: &[ClusterFacts], seed: u64) -> (Vec<OperatorS
         for c in clusters {
             match &a.what {
                 ActionKind::CreateAssociation(assoc) if c.selected(&assoc.cluster) => steps.push((at, association_step(c, assoc))),
+                ActionKind::UpdateAssociation { cluster, namespace, service_account, role, target_role, disable_session_tags, policy }
+                    if c.selected(cluster) =>
+                {
+                    let mut body = json!({});
+                    if let Some(r) = role {
+                        body["roleArn"] = json!(c.role_arn(r));
+                    }
+                    if let Some(t) = target_role {
+                        body["targetRoleArn"] = json!(if t.is_empty() { String::new() } else { c.role_arn(t) });
+                    }
+                    if let Some(d) = disable_session_tags {
+                        body["disableSessionTags"] = json!(d);
+                    }
+                    if let Some(p) = policy {
+                        body["policy"] = json!(c.expand(p));
+                    }
+                    steps.push((
+                        at,
+                        OperatorStep::UpdateAssociation {
+                            cluster: c.name.clone(),
+                            namespace: namespace.clone(),
+                            service_account: service_account.clone(),
+                            body,
+                        },
+                    ))
+                }
                 ActionKind::DeleteAssociation { cluster, namespace, service_account } if c.selected(cluster) => steps.push((
                     at,
                     OperatorStep::DeleteAssociation { cluster: c.name.clone(), namespace: namespace.clone(), service_account: service_account.clone() },
@@ -521,18 +548,27 @@ async fn do_step(client: &HttpClient, eks_api_url: &str, step: OperatorStep) {
             let url = format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations");
             send_with_retry(client, "POST", &url, serde_json::to_vec(&body).unwrap_or_default(), t).await;
         }
+        OperatorStep::UpdateAssociation { cluster, namespace, service_account, body } => {
+            for id in association_ids(client, eks_api_url, &cluster, &namespace, &service_account, t).await {
+                let url = format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations/{id}");
+                send_with_retry(client, "POST", &url, serde_json::to_vec(&body).unwrap_or_default(), t).await;
+            }
+        }
         OperatorStep::DeleteAssociation { cluster, namespace, service_account } => {
-            let q = serde_urlencoded::to_string([("namespace", namespace.as_str()), ("serviceAccount", service_account.as_str())]).unwrap_or_default();
-            let url = format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations?{q}");
-            let Ok(r) = client.get(&url, &[], t).await else { return };
-            let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap_or_default();
-            for a in v["associations"].as_array().into_iter().flatten() {
-                if let Some(id) = a["associationId"].as_str() {
-                    send_with_retry(client, "DELETE", &format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations/{id}"), Vec::new(), t).await;
-                }
+            for id in association_ids(client, eks_api_url, &cluster, &namespace, &service_account, t).await {
+                send_with_retry(client, "DELETE", &format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations/{id}"), Vec::new(), t).await;
             }
         }
     }
+}
+
+/// `aws eks list-pod-identity-associations --namespace NS --service-account SA`: the ids.
+async fn association_ids(client: &HttpClient, eks_api_url: &str, cluster: &str, namespace: &str, service_account: &str, t: Timeouts) -> Vec<String> {
+    let q = serde_urlencoded::to_string([("namespace", namespace), ("serviceAccount", service_account)]).unwrap_or_default();
+    let url = format!("{eks_api_url}/clusters/{cluster}/pod-identity-associations?{q}");
+    let Ok(r) = client.get(&url, &[], t).await else { return Vec::new() };
+    let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap_or_default();
+    v["associations"].as_array().into_iter().flatten().filter_map(|a| a["associationId"].as_str().map(str::to_string)).collect()
 }
 
 /// `kubectl` / `aws eks` with a few retries; 409 (already exists) counts as done, other 4xx are final.

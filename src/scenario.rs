@@ -333,6 +333,23 @@ pub struct TimedAction {
 pub enum ActionKind {
     /// `CreatePodIdentityAssociation`.
     CreateAssociation(Association),
+    /// `UpdatePodIdentityAssociation` of a namespace/service account's association: the fields given
+    /// replace the association's (`target_role = ""` removes the target role, `policy = ""` the policy).
+    UpdateAssociation {
+        #[serde(default)]
+        cluster: Option<String>,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        service_account: String,
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        target_role: Option<String>,
+        #[serde(default)]
+        disable_session_tags: Option<bool>,
+        #[serde(default)]
+        policy: Option<String>,
+    },
     /// `DeletePodIdentityAssociation` of a namespace/service account's association.
     DeleteAssociation {
         #[serde(default)]
@@ -648,6 +665,18 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
     for (i, a) in s.actions.iter().enumerate() {
         match &a.what {
             ActionKind::CreateAssociation(a) => check_association(a, &format!("action[{i}]"), &cluster_known, &role_known, &at)?,
+            ActionKind::UpdateAssociation { cluster, role, target_role, .. } => {
+                if !cluster_known(cluster) {
+                    return Err(at(format!("action[{i}].cluster"), "cluster", format!("no [[cluster]] named {cluster:?}")));
+                }
+                for (name, r) in [("role", role), ("target_role", target_role)] {
+                    if let Some(r) = r.as_deref().filter(|r| !r.is_empty())
+                        && !role_known(r)
+                    {
+                        return Err(at(format!("action[{i}].{name}"), name, format!("no [[role]] named {r:?}")));
+                    }
+                }
+            }
             ActionKind::DeleteAssociation { cluster, .. } if !cluster_known(cluster) => {
                 return Err(at(format!("action[{i}].cluster"), "cluster", format!("no [[cluster]] named {cluster:?}")));
             }

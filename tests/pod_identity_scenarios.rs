@@ -89,3 +89,33 @@ fn irsa_provider_quota() {
     assert_eq!(s.flows["pod_identity"].pods_with_credentials, 101, "{}", s.to_text());
     snapshot("irsa-provider-quota", &s);
 }
+
+/// `update-association` changes the role: EKS Auth issues the old role's credentials until the change has
+/// propagated, and the agent's cached entries move to the new role at their next renewal (≤ 3 h), without
+/// any pod losing its credentials.
+#[test]
+fn update_association_moves_pods_to_the_new_role() {
+    let trust = r#"'''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}'''"#;
+    let text = format!(
+        "[scenario]\nname = \"update\"\nduration = \"6h\"\n[cluster]\nname = \"c\"\nnodes = 1\niam_oidc_provider = false\n\
+         [[role]]\nname = \"old\"\ntrust_policy = {trust}\n[[role]]\nname = \"new\"\ntrust_policy = {trust}\n\
+         [[service_account]]\nname = \"app\"\n[[association]]\nservice_account = \"app\"\nrole = \"old\"\n\
+         [[workload]]\nname = \"w\"\nservice_account = \"app\"\npods_per_node = 2\nstart = \"1m\"\nuse_interval = \"5m\"\n\
+         [[action]]\nat = \"1h\"\nkind = \"update-association\"\nservice_account = \"app\"\nrole = \"new\"\n"
+    );
+    let l = scenario::load_str(&text, "update.toml", None).unwrap();
+    let out = cluster::run(&l, &RunOptions { seed: 3, keep_events: true }).unwrap();
+    let issued: Vec<(u64, String)> = out
+        .events
+        .iter()
+        .filter(|e| e.kind == "eks_auth.request" && e.str("outcome") == "ok")
+        .map(|e| (e.t_ns / 1_000_000_000, e.str("role_arn").to_string()))
+        .collect();
+    let role = |name: &str| format!("arn:aws:iam::111122223333:role/{name}");
+    assert!(issued.iter().any(|(t, r)| *t < 3600 && *r == role("old")), "{issued:?}");
+    // The change is visible to EKS Auth after the EKS API's propagation delay and its own association cache.
+    assert!(issued.iter().all(|(t, r)| *t < 3600 + 60 || *r == role("new")), "{issued:?}");
+    assert!(issued.iter().any(|(_, r)| *r == role("new")), "{issued:?}");
+    assert_eq!(out.summary.credential_gaps, 0, "{}", out.summary.to_text());
+    assert!(out.summary.errors.is_empty(), "{:?}", out.summary.errors);
+}
