@@ -11,6 +11,28 @@ use clap::{Parser, Subcommand};
 use credsim::cluster::{self, RunOptions};
 use credsim::scenario;
 
+/// `println!` that ends the process quietly when stdout is closed (`credsim ... | head`), instead of
+/// panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        out_raw!("{}\n", format_args!($($arg)*))
+    }};
+}
+
+/// `print!` with [`out!`]'s handling of a closed stdout.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "credsim", version, about = "Deterministic simulation of how EKS pods get AWS credentials (IRSA, Pod Identity)")]
 struct Cli {
@@ -105,7 +127,13 @@ fn read_manifest<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Resu
         let field = e.path().to_string();
         let inner = e.into_inner();
         let at = inner.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-        format!("{}{at}: field `{field}`: {inner}", path.display())
+        // serde_yaml's message repeats the path and the location; keep only what is new.
+        let mut msg = inner.to_string();
+        if let Some(l) = inner.location() {
+            msg = msg.trim_end_matches(&format!(" at line {} column {}", l.line(), l.column())).to_string();
+        }
+        let msg = msg.strip_prefix(&format!("{field}: ")).unwrap_or(&msg).to_string();
+        format!("{}{at}: field `{field}`: {msg}", path.display())
     })
 }
 
@@ -179,19 +207,19 @@ fn mutate(args: MutateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("# {}", m.outcome);
+    out!("# {}", m.outcome);
     for w in &m.warnings {
-        println!("# warning: {w}");
+        out!("# warning: {w}");
     }
     match &m.patch {
-        None => println!("# no patch: the Pod is admitted unchanged"),
+        None => out!("# no patch: the Pod is admitted unchanged"),
         Some(p) => {
-            println!("# JSON Patch");
-            println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
+            out!("# JSON Patch");
+            out!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
             match webhook::apply(&pod, p) {
                 Ok(mutated) => {
-                    println!("---\n# mutated Pod");
-                    print!("{}", serde_yaml::to_string(&mutated).unwrap_or_default());
+                    out!("---\n# mutated Pod");
+                    out_raw!("{}", serde_yaml::to_string(&mutated).unwrap_or_default());
                 }
                 Err(e) => {
                     eprintln!("error: applying the patch: {e}");
@@ -256,14 +284,14 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
     }
     if json {
         match serde_json::to_string_pretty(&outcome.summary) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out!("{s}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(1);
             }
         }
     } else {
-        print!("{}", outcome.summary.to_text());
+        out!("{}", outcome.summary.to_text().trim_end());
     }
     ExitCode::SUCCESS
 }
