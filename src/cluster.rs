@@ -215,7 +215,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     world.add_software(h, move || OidcIssuer::run(issuer_cfg.clone()));
 
     // STS and its IAM registry (durable: it survives an STS restart, as IAM does).
-    let (sts, quota_refusals) = build_sts(loaded, &clusters)?;
+    let (sts, (quota_refusals, quota_refusal_messages)) = build_sts(loaded, &clusters)?;
     let sts = Rc::new(sts);
     let sts_url = format!("https://sts.{region}.amazonaws.com");
     let h = world.add_host(&format!("sts.{region}.amazonaws.com"));
@@ -322,6 +322,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         events: world.event_count(),
         digest: world.digest(),
         quota_refusals,
+        quota_refusal_messages,
     };
     let summary = metrics.borrow().summary(facts_run);
     Ok(RunOutcome { summary, events: world.take_events() })
@@ -641,10 +642,13 @@ fn expand_for_clusters(clusters: &[ClusterFacts], text: &str) -> String {
     out
 }
 
+/// IAM calls refused while building the world: code → count, and each refusal as IAM words it.
+type Refusals = (BTreeMap<String, u64>, Vec<String>);
+
 /// STS with the scenario's IAM: OIDC providers (one per cluster that asks, then any extra), roles with
 /// their trust and identity policies, and EKS Auth's service identity. Refused registrations (quotas)
 /// are counted, not fatal: a scenario may be about them.
-fn build_sts(loaded: &Loaded, clusters: &[ClusterFacts]) -> Result<(crate::sts::StsService, BTreeMap<String, u64>), ScenarioError> {
+fn build_sts(loaded: &Loaded, clusters: &[ClusterFacts]) -> Result<(crate::sts::StsService, Refusals), ScenarioError> {
     let s = &loaded.scenario;
     let first = &clusters[0];
     let mut cfg = crate::sts::StsConfig::new(first.account_id.clone(), first.region.clone());
@@ -670,11 +674,13 @@ fn build_sts(loaded: &Loaded, clusters: &[ClusterFacts]) -> Result<(crate::sts::
         message,
     };
     let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut messages: Vec<String> = Vec::new();
     let mut register = |url: &str, ids: &[&str], thumbs: &[&str], field: String, near: &str| -> Result<(), ScenarioError> {
         match sts.register_oidc_provider(url, ids, thumbs) {
             Ok(_) => Ok(()),
-            Err(crate::sts::registry::RegistryError::LimitExceeded(_)) => {
+            Err(crate::sts::registry::RegistryError::LimitExceeded(m)) => {
                 *refusals.entry("LimitExceeded".into()).or_default() += 1;
+                messages.push(format!("CreateOpenIDConnectProvider {url}: LimitExceeded: {m}"));
                 Ok(())
             }
             Err(e) => Err(err(field, near, e.to_string())),
@@ -703,8 +709,9 @@ fn build_sts(loaded: &Loaded, clusters: &[ClusterFacts]) -> Result<(crate::sts::
         let max = u32::try_from(r.max_session_duration_s).unwrap_or(u32::MAX);
         match sts.create_role(&r.name, &policy, max) {
             Ok(_) => {}
-            Err(crate::sts::registry::RegistryError::LimitExceeded(_)) => {
+            Err(crate::sts::registry::RegistryError::LimitExceeded(m)) => {
                 *refusals.entry("LimitExceeded".into()).or_default() += 1;
+                messages.push(format!("CreateRole {}: LimitExceeded: {m}", r.name));
                 continue;
             }
             Err(e) => return Err(err(format!("role[{i}]"), &format!("name = \"{}\"", r.name), e.to_string())),
@@ -714,5 +721,5 @@ fn build_sts(loaded: &Loaded, clusters: &[ClusterFacts]) -> Result<(crate::sts::
                 .map_err(|e| err(format!("role[{i}].policies[{j}]"), &format!("name = \"{}\"", p.name), e.to_string()))?;
         }
     }
-    Ok((sts, refusals))
+    Ok((sts, (refusals, messages)))
 }

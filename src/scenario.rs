@@ -626,6 +626,12 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
     if s.scenario.duration.0.is_zero() {
         return Err(at("scenario.duration".into(), "duration", "the run must last longer than 0s".into()));
     }
+    // The trust policy quota (ACLSizePerRole) is 2,048 by default and can be raised to at most 4,096.
+    if let Some(m) = s.iam.trust_policy_chars_max
+        && !(1..=4096).contains(&m)
+    {
+        return Err(at("iam.trust_policy_chars_max".into(), "trust_policy_chars_max", format!("{m} is outside the quota's range: IAM allows at most 4096 (the default is 2048)")));
+    }
     if s.network.latency_us_min > s.network.latency_us_max {
         return Err(at("network.latency_us_min".into(), "latency_us_min", "must not exceed latency_us_max".into()));
     }

@@ -286,6 +286,7 @@ impl Metrics {
             credential_gaps_by_pod: self.gaps_by_pod.clone(),
             s3: self.s3_seen.then(|| self.s3.clone()),
             quota_refusals,
+            quota_refusal_messages: run.quota_refusal_messages,
             scenario: run.scenario,
             seed: run.seed,
             sim_seconds: run.sim_seconds,
@@ -323,6 +324,8 @@ pub struct RunFacts {
     pub digest: String,
     /// Refusals found while building the world (IAM quotas), code → count.
     pub quota_refusals: BTreeMap<String, u64>,
+    /// The same refusals as IAM words them (`CreateOpenIDConnectProvider <url>: LimitExceeded: ...`).
+    pub quota_refusal_messages: Vec<String>,
 }
 
 /// The Pod Identity Agents' cache, summed over nodes.
@@ -398,6 +401,9 @@ pub struct Summary {
     pub s3: Option<S3Counts>,
     /// Requests refused by a quota, code → count.
     pub quota_refusals: BTreeMap<String, u64>,
+    /// Each refusal found while building the world, as IAM words it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quota_refusal_messages: Vec<String>,
     pub events: u64,
     pub digest: String,
 }
@@ -474,6 +480,9 @@ impl Summary {
         if !self.quota_refusals.is_empty() {
             let q: Vec<String> = self.quota_refusals.iter().map(|(c, n)| format!("{c} {n}")).collect();
             let _ = writeln!(s, "quota refusals  {}", q.join(", "));
+            for m in &self.quota_refusal_messages {
+                let _ = writeln!(s, "  {m}");
+            }
         }
         if self.errors.is_empty() {
             let _ = writeln!(s, "errors          none");

@@ -80,6 +80,12 @@ fn irsa_provider_quota() {
     let s = run_twice("scenarios/irsa-provider-quota.toml");
     assert_eq!(s.quota_refusals.get("LimitExceeded"), Some(&1), "{:?}", s.quota_refusals);
     assert_eq!(s.quota_refusals.values().sum::<u64>(), 1);
+    assert_eq!(s.quota_refusal_messages.len(), 1);
+    assert!(
+        s.quota_refusal_messages[0].ends_with("LimitExceeded: Cannot exceed quota for OpenIdConnectProvidersPerAccount: 100"),
+        "{:?}",
+        s.quota_refusal_messages
+    );
     // IRSA works on team-100 and not on team-101 (no OIDC provider for its issuer).
     assert_eq!(s.flows["irsa"].pods, 2);
     assert_eq!(s.flows["irsa"].pods_with_credentials, 1, "{}", s.to_text());
@@ -118,4 +124,42 @@ fn update_association_moves_pods_to_the_new_role() {
     assert!(issued.iter().any(|(_, r)| *r == role("new")), "{issued:?}");
     assert_eq!(out.summary.credential_gaps, 0, "{}", out.summary.to_text());
     assert!(out.summary.errors.is_empty(), "{:?}", out.summary.errors);
+}
+
+/// The trust policy quota (ACLSizePerRole): a 3,000-character trust policy is refused with IAM's error at
+/// the default 2,048 (and its pods get no credentials), accepted once the scenario raises the quota to
+/// 4,096; above 4,096 the setting itself is refused.
+#[test]
+fn trust_policy_size_quota_is_2048_raisable_to_4096() {
+    // Many (harmless) condition values make the policy long without whitespace.
+    let values: Vec<String> = (0..80).map(|i| format!("\"system:serviceaccount:ns{i:03}:app\"")).collect();
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"pods.eks.amazonaws.com"}},"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{{"StringLike":{{"aws:RequestTag/kubernetes-namespace":["default",{}]}}}}}}]}}"#,
+        values.join(",")
+    );
+    let chars = trust.chars().filter(|c| !c.is_whitespace()).count();
+    assert!((2049..=4096).contains(&chars), "{chars}");
+    let scenario = |iam: &str| {
+        format!(
+            "[scenario]\nname = \"q\"\nduration = \"30m\"\n[cluster]\nname = \"c\"\nnodes = 1\niam_oidc_provider = false\n{iam}\
+             [[role]]\nname = \"big\"\ntrust_policy = '''{trust}'''\n[[service_account]]\nname = \"app\"\n\
+             [[association]]\nservice_account = \"app\"\nrole = \"big\"\n\
+             [[workload]]\nname = \"w\"\nservice_account = \"app\"\npods_per_node = 1\nstart = \"1m\"\n"
+        )
+    };
+    let run = |text: &str| {
+        let l = scenario::load_str(text, "q.toml", None).unwrap();
+        cluster::run(&l, &RunOptions { seed: 1, keep_events: false }).unwrap().summary
+    };
+    let refused = run(&scenario(""));
+    assert_eq!(refused.quota_refusals.get("LimitExceeded"), Some(&1));
+    assert!(refused.quota_refusal_messages[0].ends_with("Cannot exceed quota for ACLSizePerRole: 2048"), "{:?}", refused.quota_refusal_messages);
+    assert_eq!(refused.pods_with_credentials, 0, "{}", refused.to_text());
+
+    let raised = run(&scenario("[iam]\ntrust_policy_chars_max = 4096\n"));
+    assert!(raised.quota_refusals.is_empty(), "{:?}", raised.quota_refusal_messages);
+    assert_eq!(raised.pods_with_credentials, 1, "{}", raised.to_text());
+
+    let e = scenario::load_str(&scenario("[iam]\ntrust_policy_chars_max = 8192\n"), "q.toml", None).unwrap_err();
+    assert_eq!(e.field, "iam.trust_policy_chars_max");
 }
