@@ -33,6 +33,8 @@ use crate::summary::{Metrics, RunFacts, Summary};
 pub const ANNOTATION_CLUSTER: &str = "credsim.dev/cluster";
 /// Pod annotation: objects an `s3-get` pod reads, `bucket/key=owner-cluster` separated by commas.
 pub const ANNOTATION_S3_READS: &str = "credsim.dev/s3-reads";
+/// Pod annotation: objects an `s3-put` pod writes, `bucket/key` separated by commas.
+pub const ANNOTATION_S3_WRITES: &str = "credsim.dev/s3-writes";
 
 /// The EKS service principal that assumes Pod Identity roles.
 pub const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -469,12 +471,16 @@ fn pod_for(loaded: &Loaded, c: &ClusterFacts, w: &crate::scenario::Workload, nod
             Action::Credentials => "credentials".into(),
             Action::GetCallerIdentity => "get-caller-identity".into(),
             Action::S3Get => "s3-get".into(),
+            Action::S3Put => "s3-put".into(),
         },
     );
     ann.insert(ANNOTATION_USE_INTERVAL_S.into(), w.use_interval.0.as_secs().max(1).to_string());
     ann.insert(ANNOTATION_CLUSTER.into(), c.name.clone());
     if !w.s3_reads.is_empty() {
         ann.insert(ANNOTATION_S3_READS.into(), s3_reads(loaded, c, &w.s3_reads).join(","));
+    }
+    if !w.s3_writes.is_empty() {
+        ann.insert(ANNOTATION_S3_WRITES.into(), w.s3_writes.iter().map(|o| c.expand(o)).collect::<Vec<_>>().join(","));
     }
     let mut labels = BTreeMap::new();
     labels.insert("app".to_string(), w.name.clone());

@@ -191,11 +191,16 @@ impl Kubelet {
         let action = match ann.get(ANNOTATION_ACTION).map(String::as_str) {
             Some("credentials") => Action::Credentials,
             Some("s3-get") => Action::S3Get,
+            Some("s3-put") => Action::S3Put,
             _ => Action::GetCallerIdentity,
         };
         let cluster = ann.get(crate::cluster::ANNOTATION_CLUSTER).cloned().unwrap_or_default();
         let s3_reads: Vec<crate::pod::S3Read> = ann
             .get(crate::cluster::ANNOTATION_S3_READS)
+            .map(|v| v.split(',').filter_map(crate::pod::S3Read::parse).collect())
+            .unwrap_or_default();
+        let s3_writes: Vec<crate::pod::S3Read> = ann
+            .get(crate::cluster::ANNOTATION_S3_WRITES)
             .map(|v| v.split(',').filter_map(crate::pod::S3Read::parse).collect())
             .unwrap_or_default();
         let use_interval =
@@ -214,6 +219,7 @@ impl Kubelet {
                 fs: fs.clone(),
                 cluster: cluster.clone(),
                 s3_reads: s3_reads.clone(),
+                s3_writes: s3_writes.clone(),
             };
             runtime::spawn(container.run());
         }

@@ -30,6 +30,8 @@ pub struct Container {
     pub cluster: String,
     /// Objects read on every use (`action = "s3-get"`).
     pub s3_reads: Vec<S3Read>,
+    /// Objects written on every use (`action = "s3-put"`; `owner` is empty).
+    pub s3_writes: Vec<S3Read>,
 }
 
 /// An object a pod reads, and the cluster that owns it (its `eks-cluster-name` tag).
@@ -82,6 +84,7 @@ impl Container {
                     match self.action {
                         Action::GetCallerIdentity => self.get_caller_identity(&http, &c).await,
                         Action::S3Get => self.s3_reads(&http, &c).await,
+                        Action::S3Put => self.s3_writes(&http, &c).await,
                         Action::Credentials => {}
                     }
                 }
@@ -100,24 +103,41 @@ impl Container {
         let region = self.env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".into());
         for r in &self.s3_reads {
             let t0 = tokio::time::Instant::now();
-            let outcome = match crate::s3::get_object(http, c, &region, &r.bucket, &r.key).await {
-                Ok(_) => "allowed".to_string(),
-                Err(e) if e.code == "AccessDenied" => "denied".to_string(),
-                Err(e) => e.code.clone(),
-            };
-            runtime::record(
-                "pod.s3",
-                fields![
-                    "pod" => &self.pod,
-                    "cluster" => &self.cluster,
-                    "bucket" => &r.bucket,
-                    "key" => &r.key,
-                    "owner" => &r.owner,
-                    "outcome" => outcome,
-                    "ms" => t0.elapsed().as_millis() as u64,
-                ],
-            );
+            let result = crate::s3::get_object(http, c, &region, &r.bucket, &r.key).await.map(|_| ());
+            self.record_s3("GetObject", r, result, t0);
         }
+    }
+
+    async fn s3_writes(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials) {
+        let region = self.env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".into());
+        for w in &self.s3_writes {
+            let t0 = tokio::time::Instant::now();
+            let body = Bytes::from(self.pod.clone());
+            let result = crate::s3::put_object(http, c, &region, &w.bucket, &w.key, body).await;
+            self.record_s3("PutObject", w, result, t0);
+        }
+    }
+
+    /// One `pod.s3` event: `allowed`, `denied` (AccessDenied) or the error code.
+    fn record_s3(&self, operation: &str, o: &S3Read, result: Result<(), crate::s3::S3Error>, t0: tokio::time::Instant) {
+        let outcome = match result {
+            Ok(()) => "allowed".to_string(),
+            Err(e) if e.code == "AccessDenied" => "denied".to_string(),
+            Err(e) => e.code,
+        };
+        runtime::record(
+            "pod.s3",
+            fields![
+                "pod" => &self.pod,
+                "cluster" => &self.cluster,
+                "operation" => operation,
+                "bucket" => &o.bucket,
+                "key" => &o.key,
+                "owner" => &o.owner,
+                "outcome" => outcome,
+                "ms" => t0.elapsed().as_millis() as u64,
+            ],
+        );
     }
 
     async fn get_caller_identity(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials) {

@@ -273,6 +273,8 @@ pub enum Action {
     GetCallerIdentity,
     /// Resolve credentials and read the workload's `s3_reads` objects.
     S3Get,
+    /// Resolve credentials and write the workload's `s3_writes` objects (body: the pod's name).
+    S3Put,
 }
 
 /// `[[association]]`: an EKS Pod Identity association.
@@ -406,6 +408,10 @@ pub struct Workload {
     /// With `action = "s3-get"`: objects read on every use, `"bucket/key"` or `"bucket/*"`.
     #[serde(default)]
     pub s3_reads: Vec<String>,
+    /// With `action = "s3-put"`: objects written on every use, `"bucket/key"`; the key may use
+    /// `${CLUSTER_NAME}` (and the other cluster variables).
+    #[serde(default)]
+    pub s3_writes: Vec<String>,
 }
 
 fn default_sdk() -> SdkName {
@@ -701,10 +707,12 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
         if !cluster_known(&w.cluster) {
             return Err(at(format!("workload[{i}].cluster"), "cluster", format!("no [[cluster]] named {:?}", w.cluster)));
         }
-        for (j, r) in w.s3_reads.iter().enumerate() {
-            let ok = r.split_once('/').is_some_and(|(b, _)| s.buckets.iter().any(|k| k.name == b));
-            if !ok {
-                return Err(at(format!("workload[{i}].s3_reads[{j}]"), r, format!("{r:?} is not \"bucket/key\" of a [[bucket]]")));
+        for (field, list) in [("s3_reads", &w.s3_reads), ("s3_writes", &w.s3_writes)] {
+            for (j, r) in list.iter().enumerate() {
+                let ok = r.split_once('/').is_some_and(|(b, k)| !k.is_empty() && s.buckets.iter().any(|x| x.name == b));
+                if !ok {
+                    return Err(at(format!("workload[{i}].{field}[{j}]"), r, format!("{r:?} is not \"bucket/key\" of a [[bucket]]")));
+                }
             }
         }
         if !s.service_accounts.iter().any(|sa| sa.name == w.service_account && sa.namespace == w.namespace) {

@@ -29,7 +29,9 @@ pub struct Signed {
     pub security_token: String,
 }
 
-/// Signs a POST with a form body for `service` in `region` at `now`.
+/// Signs a POST of `body` (of `content_type`) to `path` for `service` in `region` at `now`: the
+/// query-protocol and JSON services' case of [`sign_request`]. The session token is signed (and must be
+/// sent as `x-amz-security-token`) only when there is one, as the SDKs do for long-term keys.
 #[allow(clippy::too_many_arguments)]
 pub fn sign_post(
     access_key_id: &str,
@@ -43,36 +45,16 @@ pub fn sign_post(
     body: &[u8],
     now: SystemTime,
 ) -> Signed {
-    let t = time::OffsetDateTime::from(now);
-    let amz_date = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let date = &amz_date[..8];
-    let payload_hash = hex(&Sha256::digest(body));
-    let canonical_headers =
-        format!("content-type:{content_type}\nhost:{host}\nx-amz-date:{amz_date}\nx-amz-security-token:{session_token}\n");
-    let signed_headers = "content-type;host;x-amz-date;x-amz-security-token";
-    let canonical_request = format!("POST\n{path}\n\n{canonical_headers}\n{signed_headers}\n{payload_hash}");
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
-    let k_date = hmac(format!("AWS4{secret_access_key}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    let signature = hex(&hmac(&k_signing, string_to_sign.as_bytes()));
-    Signed {
-        authorization: format!(
-            "AWS4-HMAC-SHA256 Credential={access_key_id}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
-        ),
-        amz_date,
-        security_token: session_token.to_string(),
-    }
+    let payload = payload_sha256_hex(body);
+    let input = SignInput {
+        method: "POST",
+        host,
+        canonical_uri: path,
+        canonical_query: "",
+        headers: &[("content-type", content_type)],
+        payload_sha256_hex: &payload,
+    };
+    sign_request(access_key_id, secret_access_key, session_token, region, service, &input, now)
 }
 
 /// One request to sign with [`sign_request`]: any method, path, query and extra headers.

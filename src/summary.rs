@@ -53,7 +53,11 @@ pub struct S3Counts {
     pub denied_own: u64,
     pub allowed_cross: u64,
     pub denied_cross: u64,
-    /// Reads that failed for another reason (code → count).
+    /// Writes (`PutObject`, `action = "s3-put"`), allowed and denied (no own/cross split: a new
+    /// object has no tags yet).
+    pub writes_allowed: u64,
+    pub writes_denied: u64,
+    /// Reads and writes that failed for another reason (code → count).
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -169,6 +173,14 @@ impl Metrics {
             }
             "pod.s3" => {
                 self.s3_seen = true;
+                if e.str("operation") == "PutObject" {
+                    match e.str("outcome") {
+                        "allowed" => self.s3.writes_allowed += 1,
+                        "denied" => self.s3.writes_denied += 1,
+                        code => *self.s3.errors.entry(code.to_string()).or_default() += 1,
+                    }
+                    return;
+                }
                 let own = e.str("owner") == e.str("cluster");
                 match (e.str("outcome"), own) {
                     ("allowed", true) => self.s3.allowed_own += 1,
@@ -474,6 +486,9 @@ impl Summary {
                 "s3 reads        own cluster: {} allowed, {} denied; other clusters: {} allowed, {} denied",
                 s3.allowed_own, s3.denied_own, s3.allowed_cross, s3.denied_cross
             );
+            if s3.writes_allowed + s3.writes_denied > 0 {
+                let _ = writeln!(s, "s3 writes       {} allowed, {} denied", s3.writes_allowed, s3.writes_denied);
+            }
         }
         let running: Vec<String> = self.pods_running_by_mode.iter().map(|(m, n)| format!("{m} {n}")).collect();
         let _ = writeln!(s, "running at end  {}", running.join(", "));

@@ -56,7 +56,10 @@ fn abac_two_clusters() {
     assert_eq!(s3.allowed_cross, 0, "{}", s.to_text());
     assert_eq!(s3.denied_cross, s3.allowed_own, "every pod reads one own and one other object per use");
     assert!(s3.errors.is_empty(), "{:?}", s3.errors);
-    assert_eq!(s.flows["pod_identity"].pods_with_credentials, 12);
+    // Writers: one write under each cluster's prefix per use; only the own prefix is allowed.
+    assert!(s3.writes_allowed > 0, "{}", s.to_text());
+    assert_eq!(s3.writes_denied, s3.writes_allowed, "{}", s.to_text());
+    assert_eq!(s.flows["pod_identity"].pods_with_credentials, 16);
     snapshot("abac-two-clusters", &s);
 }
 
