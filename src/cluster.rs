@@ -62,6 +62,7 @@ pub struct ClusterFacts {
     pub nodes: u32,
     pub iam_oidc_provider: bool,
     pub pod_identity_agent: bool,
+    pub ipv6: bool,
     /// Host names of this cluster's API server and webhook, and the prefix of its nodes.
     pub apiserver_host: String,
     pub webhook_host: String,
@@ -94,6 +95,7 @@ impl ClusterFacts {
                     nodes: c.nodes,
                     iam_oidc_provider: c.iam_oidc_provider,
                     pod_identity_agent: c.pod_identity_agent,
+                    ipv6: c.ip_family == crate::scenario::IpFamilySetting::Ipv6,
                     apiserver_host: if single { "kube-apiserver".into() } else { format!("kube-apiserver.{name}") },
                     webhook_host: if single { "pod-identity-webhook".into() } else { format!("pod-identity-webhook.{name}") },
                     node_prefix: if single { "node".into() } else { format!("{name}-node") },
@@ -289,6 +291,9 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
             if c.pod_identity_agent {
                 let mut ac = crate::pod_identity_agent::PodIdentityAgentConfig::new(&c.name, &region);
                 ac.eks_auth_url = eks_auth_url.clone();
+                if c.ipv6 {
+                    ac = ac.with_ipv6();
+                }
                 if let Some(b) = s.agent.cache_by_pod_uid {
                     ac.cache_by_pod_uid = b;
                 }
@@ -626,6 +631,9 @@ fn webhook_config(loaded: &Loaded, c: &ClusterFacts, eks_api_url: &str) -> crate
     m.sts_regional_endpoint = w.sts_regional_endpoint.unwrap_or(true);
     if let Some(t) = w.token_expiration_s {
         m.token_expiration_s = t;
+    }
+    if c.ipv6 {
+        m.container_credentials = crate::webhook::config::ContainerCredentialsConfig::for_ip_family(crate::webhook::config::IpFamily::V6);
     }
     crate::webhook::server::WebhookServerConfig {
         mutation: m,

@@ -127,6 +127,20 @@ pub struct Cluster {
     /// Run the EKS Pod Identity Agent add-on on every node.
     #[serde(default = "default_true")]
     pub pod_identity_agent: bool,
+    /// The cluster's IP family, `"ipv4"` (default) or `"ipv6"`. In an IPv6 cluster the webhook injects
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI=http://[fd00:ec2::23]/v1/credentials` and the agent also
+    /// listens on `[fd00:ec2::23]:80`.
+    #[serde(default)]
+    pub ip_family: IpFamilySetting,
+}
+
+/// `ip_family` of a `[cluster]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamilySetting {
+    #[default]
+    Ipv4,
+    Ipv6,
 }
 
 fn default_one() -> u32 {

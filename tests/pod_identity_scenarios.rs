@@ -166,3 +166,19 @@ fn trust_policy_size_quota_is_2048_raisable_to_4096() {
     let e = scenario::load_str(&scenario("[iam]\ntrust_policy_chars_max = 8192\n"), "q.toml", None).unwrap_err();
     assert_eq!(e.field, "iam.trust_policy_chars_max");
 }
+
+/// An IPv6 cluster (`ip_family = "ipv6"`): the webhook injects the agent's IPv6 URI and the SDKs get their
+/// credentials from the agent's `[fd00:ec2::23]:80` listener.
+#[test]
+fn ipv6_cluster_uses_the_agents_ipv6_address() {
+    let text = std::fs::read_to_string("scenarios/pod-identity-basic.toml")
+        .unwrap()
+        .replace("pod_identity_agent = true", "pod_identity_agent = true\nip_family = \"ipv6\"")
+        .replace("duration = \"26h\"", "duration = \"2h\"");
+    let l = scenario::load_str(&text, "ipv6.toml", None).unwrap();
+    let out = cluster::run(&l, &RunOptions { seed: 1, keep_events: true }).unwrap();
+    let calls: Vec<&sim::Event> = out.events.iter().filter(|e| e.kind == "sdk.container_call").collect();
+    assert!(!calls.is_empty());
+    assert!(calls.iter().all(|e| e.str("uri") == "http://[fd00:ec2::23]/v1/credentials" && e.str("outcome") == "ok"), "{calls:?}");
+    assert_eq!(out.summary.pods_with_credentials, 30, "{}", out.summary.to_text());
+}

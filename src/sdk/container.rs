@@ -336,7 +336,7 @@ pub async fn load(http: &HttpClient, profile: &SdkProfile, env: &BTreeMap<String
             Ok(c) => {
                 runtime::record(
                     "sdk.container_call",
-                    fields!["pod" => pod, "sdk" => sdk.to_string(), "attempt" => attempt, "outcome" => "ok", "status" => u64::from(status), "ms" => ms, "access_key_id" => &c.access_key_id],
+                    fields!["pod" => pod, "sdk" => sdk.to_string(), "uri" => &uri, "attempt" => attempt, "outcome" => "ok", "status" => u64::from(status), "ms" => ms, "access_key_id" => &c.access_key_id],
                 );
                 return Ok(c);
             }
@@ -344,7 +344,7 @@ pub async fn load(http: &HttpClient, profile: &SdkProfile, env: &BTreeMap<String
         };
         runtime::record(
             "sdk.container_call",
-            fields!["pod" => pod, "sdk" => sdk.to_string(), "attempt" => attempt, "outcome" => &e.error().code, "status" => u64::from(status), "ms" => ms],
+            fields!["pod" => pod, "sdk" => sdk.to_string(), "uri" => &uri, "attempt" => attempt, "outcome" => &e.error().code, "status" => u64::from(status), "ms" => ms],
         );
         let retry = retryable(sdk, &e);
         if let Some(sleep) = profile.container_retry_sleep {
