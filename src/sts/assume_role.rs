@@ -61,7 +61,7 @@ use http::{Request, StatusCode};
 use indexmap::IndexMap;
 
 use super::assume_role_with_web_identity::{
-    ARN_PATTERN, POLICY_PATTERN, SESSION_NAME_PATTERN, StringField, arn_char, mint_session,
+    ARN_PATTERN, POLICY_PATTERN, SESSION_NAME_PATTERN, StringField, arn_char, integer_field, mint_session,
     policy_char, role_name_in_account, session_char,
 };
 use super::get_caller_identity::credential_from_authorization;
@@ -529,29 +529,6 @@ pub(super) fn parse_request(
     })
 }
 
-/// An integer member with its model bounds (message wording as in `AssumeRoleWithWebIdentity`).
-fn integer_field(
-    errors: &mut Vec<String>,
-    name: &str,
-    value: Option<&str>,
-    min: i64,
-    max: i64,
-) -> Option<i64> {
-    let v = value?;
-    let Ok(n) = v.trim().parse::<i64>() else {
-        errors.push(format!(
-            "Value '{v}' at '{name}' failed to satisfy constraint: Member must be an integer"
-        ));
-        return None;
-    };
-    if n < min {
-        errors.push(format!("Value '{n}' at '{name}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
-    }
-    if n > max {
-        errors.push(format!("Value '{n}' at '{name}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
-    }
-    Some(n)
-}
 
 /// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: letters, separators (spaces), numbers and `_.:/=+-@`.
 pub(super) fn tag_char(c: char) -> bool {

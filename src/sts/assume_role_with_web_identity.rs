@@ -276,28 +276,6 @@ fn parse_request(
         ));
     }
 
-    let integer_field = |errors: &mut Vec<String>,
-                         name: &str,
-                         value: Option<&str>,
-                         min: i64,
-                         max: i64|
-     -> Option<i64> {
-        let v = value?;
-        let Ok(n) = v.trim().parse::<i64>() else {
-            // [unk] wording for a non-integer in an integer member.
-            errors.push(format!(
-                "Value '{v}' at '{name}' failed to satisfy constraint: Member must be an integer"
-            ));
-            return None;
-        };
-        if n < min {
-            errors.push(format!("Value '{n}' at '{name}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
-        }
-        if n > max {
-            errors.push(format!("Value '{n}' at '{name}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
-        }
-        Some(n)
-    };
     let duration = integer_field(
         &mut errors,
         "durationSeconds",
@@ -692,4 +670,21 @@ fn render(s: &Session) -> String {
         esc(&s.access_key_id),
         esc(&s.provider_arn),
     )
+}
+
+/// An integer member with its model bounds; the model's validation wording (a non-integer's wording is
+/// \[unk\]). Shared with `AssumeRole`.
+pub(super) fn integer_field(errors: &mut Vec<String>, name: &str, value: Option<&str>, min: i64, max: i64) -> Option<i64> {
+    let v = value?;
+    let Ok(n) = v.trim().parse::<i64>() else {
+        errors.push(format!("Value '{v}' at '{name}' failed to satisfy constraint: Member must be an integer"));
+        return None;
+    };
+    if n < min {
+        errors.push(format!("Value '{n}' at '{name}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
+    }
+    if n > max {
+        errors.push(format!("Value '{n}' at '{name}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
+    }
+    Some(n)
 }
