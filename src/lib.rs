@@ -19,6 +19,7 @@
 //! component it stands for and where its facts come from.
 
 pub mod api_server;
+pub mod bugs;
 pub mod cluster;
 pub mod eks_api;
 pub mod eks_auth;

@@ -88,3 +88,78 @@ pub fn rfc3339(t: SystemTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     odt.format(&fmt).unwrap_or_default()
 }
+
+/// A fault switched on for one service host by the fault injector (`cluster`'s fault driver).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum ServiceFault {
+    /// Answers every request normally.
+    #[default]
+    Healthy,
+    /// Refuses this share of requests (0..=1) with the service's own throttling error.
+    Throttle { rate: f64 },
+    /// Answers every request with the service's own 5xx "unavailable" error.
+    Outage,
+}
+
+/// How a service must refuse one request under its current [`ServiceFault`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// STS `Throttling` (400), EKS Auth `ThrottlingException` (429), ...
+    Throttled,
+    /// STS `ServiceUnavailable` (503), EKS Auth `ServiceUnavailableException` (503), issuer 503, ...
+    Unavailable,
+}
+
+/// The run's planted bugs and service faults: what the fault injector has switched on.
+#[derive(Default)]
+struct RunControls {
+    bugs: std::collections::BTreeSet<crate::bugs::Bug>,
+    services: std::collections::BTreeMap<String, ServiceFault>,
+}
+
+thread_local! {
+    static CONTROLS: std::cell::RefCell<RunControls> = std::cell::RefCell::new(RunControls::default());
+}
+
+/// Starts a run's controls: these bugs on, every service healthy. Called by `cluster` before a run.
+pub fn install_controls(bugs: &[crate::bugs::Bug]) {
+    CONTROLS.with(|c| {
+        *c.borrow_mut() = RunControls { bugs: bugs.iter().copied().collect(), services: Default::default() };
+    });
+}
+
+/// Whether a planted bug is switched on in this run (see [`crate::bugs`]).
+pub fn bug(b: crate::bugs::Bug) -> bool {
+    CONTROLS.with(|c| c.borrow().bugs.contains(&b))
+}
+
+/// Switches a fault on (or, with `Healthy`, off) for the service on host `host`.
+pub fn set_service_fault(host: &str, fault: ServiceFault) {
+    CONTROLS.with(|c| {
+        let mut c = c.borrow_mut();
+        if fault == ServiceFault::Healthy {
+            c.services.remove(host);
+        } else {
+            c.services.insert(host.to_string(), fault);
+        }
+    });
+}
+
+/// The fault currently switched on for the calling host's service.
+pub fn service_fault() -> ServiceFault {
+    let host = sim::current_host_name();
+    CONTROLS.with(|c| c.borrow().services.get(&host).copied().unwrap_or_default())
+}
+
+/// Whether the calling service must refuse the request it is handling, and how. Call once per request,
+/// first thing. Draws from the host's RNG only while a throttle is on, so a healthy run is unchanged.
+pub fn refuse_request() -> Option<Refusal> {
+    match service_fault() {
+        ServiceFault::Healthy => None,
+        ServiceFault::Outage => Some(Refusal::Unavailable),
+        ServiceFault::Throttle { rate } => {
+            use rand::RngExt;
+            with_rng(|r| r.random_bool(rate.clamp(0.0, 1.0))).then_some(Refusal::Throttled)
+        }
+    }
+}
