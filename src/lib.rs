@@ -23,6 +23,7 @@ pub mod bugs;
 pub mod cluster;
 pub mod eks_api;
 pub mod eks_auth;
+pub mod faults;
 pub mod http;
 pub mod iam;
 pub mod jwt;

@@ -58,6 +58,25 @@ pub struct Scenario {
     pub eks: EksSettings,
     #[serde(default)]
     pub iam: IamSettings,
+    /// Faults injected at given times (see `faults`).
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<crate::faults::Fault>,
+    #[serde(default)]
+    pub invariants: InvariantSettings,
+}
+
+/// `[invariants]`: the checkers' allowances (see `invariants`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvariantSettings {
+    /// How long after the last fault heals every running pod must hold valid credentials again
+    /// (default 15 minutes).
+    #[serde(default)]
+    pub liveness_deadline: Option<HumanDuration>,
+    /// Service accounts (`namespace/name`) whose pods are expected never to get credentials (a
+    /// deliberately misconfigured workload): the liveness checks leave them out.
+    #[serde(default)]
+    pub expected_to_fail: Vec<String>,
 }
 
 /// Accepts a table or an array of tables.
@@ -738,6 +757,19 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
         }
         if w.use_interval.0.is_zero() {
             return Err(at(format!("workload[{i}].use_interval"), "use_interval", "must be longer than 0s".into()));
+        }
+    }
+    for (i, f) in s.faults.iter().enumerate() {
+        if let Err((field, message)) = f.validate() {
+            return Err(at(format!("fault[{i}].{field}"), &format!("{field} ="), message));
+        }
+        if f.at.0 >= s.scenario.duration.0 {
+            return Err(at(format!("fault[{i}].at"), "at =", format!("the fault starts at {} but the run ends at {}", crate::faults::fmt_duration(f.at.0), crate::faults::fmt_duration(s.scenario.duration.0))));
+        }
+    }
+    for (i, sa) in s.invariants.expected_to_fail.iter().enumerate() {
+        if !s.service_accounts.iter().any(|k| format!("{}/{}", k.namespace, k.name) == *sa) {
+            return Err(at(format!("invariants.expected_to_fail[{i}]"), "expected_to_fail", format!("no [[service_account]] {sa:?} (write namespace/name)")));
         }
     }
     Ok(Loaded { scenario, path: file.to_string(), text: text.to_string(), trust_policies })
