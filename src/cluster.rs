@@ -142,14 +142,18 @@ pub struct RunOutcome {
     pub summary: Summary,
     /// Every trace event, when kept.
     pub events: Vec<sim::Event>,
+    /// What the invariant checkers found, earliest first (also in `summary.violations`).
+    pub violations: Vec<crate::invariants::Violation>,
 }
 
 /// Options of one run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub seed: u64,
     /// Keep the whole trace in memory (for `--trace`).
     pub keep_events: bool,
+    /// Planted bugs to switch on (see `bugs`); none in ordinary runs.
+    pub bugs: Vec<crate::bugs::Bug>,
 }
 
 /// Called as simulated time passes: (elapsed, total).
@@ -191,6 +195,15 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         });
     }
     let region = first.region.clone();
+    runtime::install_controls(&opts.bugs);
+    let targets = fault_targets(&clusters, &region);
+    let fault_ops = crate::fault_driver::schedule(&s.faults, &targets).map_err(|(i, field, message)| ScenarioError {
+        file: loaded.path.clone(),
+        line: loaded.line_of(&format!("{field} =")),
+        column: None,
+        field: format!("fault[{i}].{field}"),
+        message,
+    })?;
     let mut cfg = sim::SimConfig::new(opts.seed);
     cfg.keep_events = opts.keep_events;
     cfg.latency = sim::LatencyModel { min_us: s.network.latency_us_min, max_us: s.network.latency_us_max };
@@ -201,6 +214,12 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         let m = metrics.clone();
         world.subscribe(move |e| m.borrow_mut().observe(e));
     }
+    let checker = Rc::new(RefCell::new(crate::invariants::Checker::new(invariant_spec(loaded, &clusters))));
+    {
+        let c = checker.clone();
+        world.subscribe(move |e| c.borrow_mut().observe(e));
+    }
+    let mut rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
 
     // OIDC issuer (one regional endpoint for every cluster).
     let h = world.add_host(&format!("oidc.eks.{region}.amazonaws.com"));
@@ -312,11 +331,18 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     world.add_software(h, move || operator(setup.clone(), steps.clone(), eks_api_url2.clone()));
 
     let duration = s.scenario.duration.0;
+    let mut driver = crate::fault_driver::Driver::new(rotate_keys);
     world.run(async move {
         let start = tokio::time::Instant::now();
+        let mut ops = fault_ops.into_iter().peekable();
         for i in 1..=DRIVER_STEPS {
-            tokio::time::sleep_until(start + duration * i / DRIVER_STEPS).await;
-            progress(duration * i / DRIVER_STEPS, duration);
+            let step = duration * i / DRIVER_STEPS;
+            while let Some((at, op)) = ops.next_if(|(at, _)| *at <= step) {
+                tokio::time::sleep_until(start + at).await;
+                driver.apply(&op);
+            }
+            tokio::time::sleep_until(start + step).await;
+            progress(step, duration);
         }
     });
 
@@ -331,12 +357,113 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         quota_refusals,
         quota_refusal_messages,
     };
-    let summary = metrics.borrow().summary(facts_run);
-    Ok(RunOutcome { summary, events: world.take_events() })
+    let mut summary = metrics.borrow().summary(facts_run);
+    let violations = std::mem::replace(&mut *checker.borrow_mut(), crate::invariants::Checker::new(invariant_spec(loaded, &clusters))).finish();
+    summary.violations = crate::summary::violation_lines(&violations);
+    Ok(RunOutcome { summary, events: world.take_events(), violations })
 }
 
 /// The operator's host name.
 pub const KUBECTL_HOST: &str = "kubectl";
+
+/// The names faults may target (see `faults::TARGET_NAMES`) and the hosts they stand for.
+fn fault_targets(clusters: &[ClusterFacts], region: &str) -> crate::fault_driver::Targets {
+    let mut g: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let regional = [
+        ("sts", format!("sts.{region}.amazonaws.com")),
+        ("eks-auth", format!("eks-auth.{region}.api.aws")),
+        ("eks-api", format!("eks.{region}.amazonaws.com")),
+        ("oidc", format!("oidc.eks.{region}.amazonaws.com")),
+        ("s3", format!("s3.{region}.amazonaws.com")),
+    ];
+    let mut everyone: Vec<String> = Vec::new();
+    for (name, host) in &regional {
+        g.insert(name.to_string(), vec![host.clone()]);
+        everyone.push(host.clone());
+    }
+    g.insert("aws".into(), regional.iter().map(|(_, h)| h.clone()).collect());
+    let mut targets = crate::fault_driver::Targets::default();
+    let (mut apis, mut hooks, mut nodes) = (Vec::new(), Vec::new(), Vec::new());
+    for c in clusters {
+        g.insert(format!("apiserver.{}", c.name), vec![c.apiserver_host.clone()]);
+        g.insert(format!("webhook.{}", c.name), vec![c.webhook_host.clone()]);
+        g.insert(format!("nodes.{}", c.name), c.node_names());
+        apis.push(c.apiserver_host.clone());
+        hooks.push(c.webhook_host.clone());
+        nodes.extend(c.node_names());
+        targets.cluster_nodes.push((c.name.clone(), c.node_names()));
+        if c.pod_identity_agent {
+            targets.agent_nodes.extend(c.node_names());
+        }
+    }
+    everyone.extend(apis.iter().cloned());
+    everyone.extend(hooks.iter().cloned());
+    everyone.extend(nodes.iter().cloned());
+    everyone.push(KUBECTL_HOST.into());
+    g.insert("apiserver".into(), apis);
+    g.insert("webhook".into(), hooks);
+    g.insert("nodes".into(), nodes);
+    for h in &everyone {
+        g.insert(h.clone(), vec![h.clone()]);
+    }
+    g.insert("*".into(), everyone);
+    targets.groups = g;
+    targets
+}
+
+/// What the invariant checkers need to know of the scenario: the clusters, the IRSA role each
+/// ServiceAccount maps to, the allowances and when faults were active.
+fn invariant_spec(loaded: &Loaded, clusters: &[ClusterFacts]) -> crate::invariants::InvariantSpec {
+    use crate::invariants::{ClusterSpec, InvariantSpec};
+    let s = &loaded.scenario;
+    let mut irsa_roles = BTreeMap::new();
+    for c in clusters {
+        for sa in s.service_accounts.iter().filter(|sa| c.selected(&sa.cluster)) {
+            if s.invariants.expected_to_fail.contains(&format!("{}/{}", sa.namespace, sa.name)) {
+                continue;
+            }
+            let annotated = sa.annotations.iter().find(|(k, _)| k.as_str() == "eks.amazonaws.com/role-arn").map(|(_, v)| c.expand(v));
+            if let Some(arn) = sa.role.as_ref().map(|r| c.role_arn(r)).or(annotated) {
+                irsa_roles.insert((c.name.clone(), sa.namespace.clone(), sa.name.clone()), arn);
+            }
+        }
+    }
+    let max_skew = s
+        .faults
+        .iter()
+        .filter_map(|f| match f.kind {
+            crate::faults::FaultKind::ClockSkew { skew_ms, .. } => Some(skew_ms.unsigned_abs()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let mut spec = InvariantSpec::new(
+        clusters
+            .iter()
+            .map(|c| ClusterSpec { name: c.name.clone(), apiserver_host: c.apiserver_host.clone(), node_prefix: c.node_prefix.clone() })
+            .collect(),
+        s.scenario.duration.0,
+    );
+    spec.irsa_roles = irsa_roles;
+    spec.skew_allowance = Duration::from_secs(5) + Duration::from_millis(max_skew);
+    if let Some(d) = s.invariants.liveness_deadline {
+        spec.liveness_deadline = d.0;
+    }
+    spec.fault_windows = s.faults.iter().map(|f| (f.at.0, fault_end(f, clusters))).collect();
+    spec.expected_to_fail = s.invariants.expected_to_fail.clone();
+    spec
+}
+
+/// When a fault's effects end (an agent rollout lasts one interval per node).
+fn fault_end(f: &crate::faults::Fault, clusters: &[ClusterFacts]) -> Duration {
+    match &f.kind {
+        crate::faults::FaultKind::AgentRollout { cluster, interval } => {
+            let nodes = clusters.iter().find(|c| cluster.as_ref().is_none_or(|n| *n == c.name)).map(|c| c.nodes).unwrap_or(1);
+            f.at.0 + interval.0 * nodes
+        }
+        _ => f.end(),
+    }
+}
 
 /// What the operator does first (ServiceAccounts, then associations), and then on schedule.
 fn plan(loaded: &Loaded, clusters: &[ClusterFacts], seed: u64) -> (Vec<OperatorStep>, Vec<(Duration, OperatorStep)>) {
@@ -443,7 +570,100 @@ fn plan(loaded: &Loaded, clusters: &[ClusterFacts], seed: u64) -> (Vec<OperatorS
         }
     }
     steps.sort_by_key(|(at, _)| *at);
+    let drains: Vec<(Duration, Duration, String)> = s
+        .faults
+        .iter()
+        .filter_map(|f| match &f.kind {
+            crate::faults::FaultKind::NodeDrain { node } => Some((f.at.0, f.end(), node.clone())),
+            _ => None,
+        })
+        .collect();
+    if !drains.is_empty() {
+        steps = with_drains(steps, &drains, clusters);
+    }
     (setup, steps)
+}
+
+/// Adds node drains to the operator's schedule, as `kubectl drain` and the pods' controllers would do
+/// them: at the drain, every pod on the node is evicted (deleted) and created again, renamed
+/// `<name>-d<secs>`, on the next other node of its cluster; while the node is cordoned, pods the
+/// schedule would have put there go to another node; later steps that name a moved pod follow it.
+fn with_drains(steps: Vec<(Duration, OperatorStep)>, drains: &[(Duration, Duration, String)], clusters: &[ClusterFacts]) -> Vec<(Duration, OperatorStep)> {
+    let others = |node: &str| -> Vec<String> {
+        clusters.iter().find(|c| c.node_names().iter().any(|n| n == node)).map(|c| c.node_names().into_iter().filter(|n| n != node).collect()).unwrap_or_default()
+    };
+    let cordoned = |node: &str, t: Duration| drains.iter().any(|(at, end, n)| n == node && *at <= t && t < *end);
+    let mut out: Vec<(Duration, OperatorStep)> = Vec::new();
+    // Live pods: (apiserver, namespace, name) -> pod; renamed: old name -> new name.
+    let mut live: BTreeMap<(String, String, String), Pod> = BTreeMap::new();
+    let mut renamed: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    let mut pending: Vec<&(Duration, Duration, String)> = drains.iter().collect();
+    pending.sort_by_key(|d| d.0);
+    let mut pending = pending.into_iter().peekable();
+    let mut rr = 0usize;
+    let mut steps = steps.into_iter().peekable();
+    loop {
+        let next_step = steps.peek().map(|(t, _)| *t);
+        let next_drain = pending.peek().map(|d| d.0);
+        match (next_step, next_drain) {
+            (None, None) => break,
+            (Some(ts), Some(td)) if td <= ts => {}
+            (None, Some(_)) => {}
+            _ => {
+                let Some((t, step)) = steps.next() else { break };
+                match step {
+                    OperatorStep::CreatePod { apiserver, namespace, mut pod } => {
+                        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+                        if cordoned(&node, t) {
+                            let o = others(&node);
+                            if !o.is_empty() {
+                                if let Some(spec) = pod.spec.as_mut() {
+                                    spec.node_name = Some(o[rr % o.len()].clone());
+                                }
+                                rr += 1;
+                            }
+                        }
+                        let name = pod.metadata.name.clone().unwrap_or_default();
+                        live.insert((apiserver.clone(), namespace.clone(), name), (*pod).clone());
+                        out.push((t, OperatorStep::CreatePod { apiserver, namespace, pod }));
+                    }
+                    OperatorStep::DeletePod { apiserver, namespace, name } => {
+                        let mut key = (apiserver.clone(), namespace.clone(), name.clone());
+                        while let Some(n) = renamed.get(&key) {
+                            key.2 = n.clone();
+                        }
+                        live.remove(&key);
+                        out.push((t, OperatorStep::DeletePod { apiserver, namespace, name: key.2 }));
+                    }
+                    other => out.push((t, other)),
+                }
+                continue;
+            }
+        }
+        let Some((at, _, node)) = pending.next() else { break };
+        let o = others(node);
+        if o.is_empty() {
+            continue;
+        }
+        let on_node: Vec<((String, String, String), Pod)> =
+            live.iter().filter(|(_, p)| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())).map(|(k, p)| (k.clone(), p.clone())).collect();
+        for ((apiserver, namespace, name), pod) in on_node {
+            let new_name = format!("{name}-d{}", at.as_secs());
+            let mut moved = pod.clone();
+            moved.metadata.name = Some(new_name.clone());
+            if let Some(spec) = moved.spec.as_mut() {
+                spec.node_name = Some(o[rr % o.len()].clone());
+            }
+            rr += 1;
+            out.push((*at, OperatorStep::DeletePod { apiserver: apiserver.clone(), namespace: namespace.clone(), name: name.clone() }));
+            out.push((*at, OperatorStep::CreatePod { apiserver: apiserver.clone(), namespace: namespace.clone(), pod: Box::new(moved.clone()) }));
+            let key = (apiserver, namespace, name);
+            live.remove(&key);
+            renamed.insert(key.clone(), new_name.clone());
+            live.insert((key.0, key.1, new_name), moved);
+        }
+    }
+    out
 }
 
 fn association_step(c: &ClusterFacts, a: &Association) -> OperatorStep {

@@ -33,6 +33,9 @@ macro_rules! out_raw {
     }};
 }
 
+/// `chaos`, `replay` and `merge` (uses the macros above).
+mod chaos_cmd;
+
 #[derive(Parser)]
 #[command(name = "credsim", version, about = "Deterministic simulation of how EKS pods get AWS credentials (IRSA, Pod Identity)")]
 struct Cli {
@@ -56,11 +59,79 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
     },
+    /// Swarm testing: run many seeds, each drawing its own faults on top of SCENARIO, and check invariants.
+    Chaos(ChaosArgs),
+    /// Run one seed of a chaos sweep again, exactly (same digest); optionally shrink its faults.
+    Replay(ReplayArgs),
+    /// Combine chaos results files (JSON lines) from shards into one report.
+    Merge {
+        /// Results files written by `credsim chaos --results`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON summary object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The Amazon EKS Pod Identity Webhook, offline.
     Webhook {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct ChaosArgs {
+    /// Scenario file (TOML) the drawn faults are added to.
+    #[arg(required_unless_present = "list_bugs")]
+    scenario: Option<PathBuf>,
+    /// Seeds to run: A..B (B excluded), A..=B, or N.
+    #[arg(long, default_value = "1..101")]
+    seeds: String,
+    /// Switch a planted bug on (repeatable); see --list-bugs.
+    #[arg(long, value_name = "NAME")]
+    bug: Vec<String>,
+    /// List the planted bugs and exit.
+    #[arg(long)]
+    list_bugs: bool,
+    /// Run every seed twice and fail on any digest difference.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Run only the k-th of n slices of the seed range (k/n, 1-based), e.g. for a CI matrix.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Results file, one JSON line per seed (default: results/chaos-<scenario>-<first>-<last>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Print one JSON summary object at the end instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The scenario the sweep ran.
+    scenario: PathBuf,
+    /// The seed to replay.
+    #[arg(long)]
+    seed: u64,
+    /// The planted bugs the sweep had on (repeatable).
+    #[arg(long, value_name = "NAME")]
+    bug: Vec<String>,
+    /// Write every trace event to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Minimise the drawn fault schedule while the same invariant still fails; print it as a snippet.
+    #[arg(long)]
+    shrink: bool,
+    /// Most runs the shrinker may spend.
+    #[arg(long, default_value_t = 200)]
+    shrink_budget: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -115,6 +186,9 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None });
     match command {
         Command::Run { scenario, seed, json, trace } => run(scenario, seed, json, trace),
+        Command::Chaos(args) => chaos_cmd::chaos(args),
+        Command::Replay(args) => chaos_cmd::replay(args),
+        Command::Merge { files, json } => chaos_cmd::merge(&files, json),
         Command::Webhook { command: WebhookCommand::Mutate(args) } => mutate(args),
     }
 }
@@ -262,7 +336,7 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
         bar.set_position((done.as_secs_f64() / total.as_secs_f64().max(1e-9) * 1000.0) as u64);
         bar.set_message(format!("{}/{}", humanize(done), humanize(total)));
     };
-    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some() }, &report);
+    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), bugs: Vec::new() }, &report);
     bar.finish_and_clear();
     let outcome = match result {
         Ok(o) => o,

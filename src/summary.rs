@@ -298,6 +298,7 @@ impl Metrics {
             credential_gaps_by_pod: self.gaps_by_pod.clone(),
             s3: self.s3_seen.then(|| self.s3.clone()),
             quota_refusals,
+            violations: Vec::new(),
             quota_refusal_messages: run.quota_refusal_messages,
             scenario: run.scenario,
             seed: run.seed,
@@ -416,8 +417,15 @@ pub struct Summary {
     /// Each refusal found while building the world, as IAM words it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quota_refusal_messages: Vec<String>,
+    /// Invariant violations, one line each (`name at 123.4s: message`); empty when every invariant held.
+    pub violations: Vec<String>,
     pub events: u64,
     pub digest: String,
+}
+
+/// Violations as summary lines: `invariant at T s: message`.
+pub fn violation_lines(v: &[crate::invariants::Violation]) -> Vec<String> {
+    v.iter().map(|v| format!("{} at {:.1}s: {}", v.invariant, v.t_ns as f64 / 1e9, v.message)).collect()
 }
 
 impl Summary {
@@ -505,6 +513,14 @@ impl Summary {
             let _ = writeln!(s, "errors");
             for (code, n) in &self.errors {
                 let _ = writeln!(s, "  {code:<28} {n}");
+            }
+        }
+        if self.violations.is_empty() {
+            let _ = writeln!(s, "invariants      all held");
+        } else {
+            let _ = writeln!(s, "invariants      {} violated", self.violations.len());
+            for v in &self.violations {
+                let _ = writeln!(s, "  {v}");
             }
         }
         let _ = writeln!(s);

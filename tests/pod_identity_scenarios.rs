@@ -7,7 +7,7 @@ use credsim::summary::Summary;
 
 fn run_file(path: &str, seed: u64) -> Summary {
     let l = scenario::load_file(std::path::Path::new(path)).unwrap();
-    cluster::run(&l, &RunOptions { seed, keep_events: false }).unwrap().summary
+    cluster::run(&l, &RunOptions { seed, keep_events: false, ..Default::default() }).unwrap().summary
 }
 
 /// The summary without the wall-clock figures, for snapshots.
@@ -113,7 +113,7 @@ fn update_association_moves_pods_to_the_new_role() {
          [[action]]\nat = \"1h\"\nkind = \"update-association\"\nservice_account = \"app\"\nrole = \"new\"\n"
     );
     let l = scenario::load_str(&text, "update.toml", None).unwrap();
-    let out = cluster::run(&l, &RunOptions { seed: 3, keep_events: true }).unwrap();
+    let out = cluster::run(&l, &RunOptions { seed: 3, keep_events: true, ..Default::default() }).unwrap();
     let issued: Vec<(u64, String)> = out
         .events
         .iter()
@@ -152,7 +152,7 @@ fn trust_policy_size_quota_is_2048_raisable_to_4096() {
     };
     let run = |text: &str| {
         let l = scenario::load_str(text, "q.toml", None).unwrap();
-        cluster::run(&l, &RunOptions { seed: 1, keep_events: false }).unwrap().summary
+        cluster::run(&l, &RunOptions { seed: 1, keep_events: false, ..Default::default() }).unwrap().summary
     };
     let refused = run(&scenario(""));
     assert_eq!(refused.quota_refusals.get("LimitExceeded"), Some(&1));
@@ -176,7 +176,7 @@ fn ipv6_cluster_uses_the_agents_ipv6_address() {
         .replace("pod_identity_agent = true", "pod_identity_agent = true\nip_family = \"ipv6\"")
         .replace("duration = \"26h\"", "duration = \"2h\"");
     let l = scenario::load_str(&text, "ipv6.toml", None).unwrap();
-    let out = cluster::run(&l, &RunOptions { seed: 1, keep_events: true }).unwrap();
+    let out = cluster::run(&l, &RunOptions { seed: 1, keep_events: true, ..Default::default() }).unwrap();
     let calls: Vec<&sim::Event> = out.events.iter().filter(|e| e.kind == "sdk.container_call").collect();
     assert!(!calls.is_empty());
     assert!(calls.iter().all(|e| e.str("uri") == "http://[fd00:ec2::23]/v1/credentials" && e.str("outcome") == "ok"), "{calls:?}");

@@ -33,7 +33,7 @@ annotations = { "eks.amazonaws.com/token-expiration" = "TOKEN_TTL" }
 fn events(extra: &str, duration: &str, token_ttl: &str) -> Vec<sim::Event> {
     let text = BASE.replace("DURATION", duration).replace("TOKEN_TTL", token_ttl) + extra;
     let l = scenario::load_str(&text, "timing.toml", None).unwrap();
-    let out = cluster::run(&l, &RunOptions { seed: 3, keep_events: true }).unwrap();
+    let out = cluster::run(&l, &RunOptions { seed: 3, keep_events: true, ..Default::default() }).unwrap();
     assert!(out.summary.errors.is_empty(), "{:?}", out.summary.errors);
     out.events
 }

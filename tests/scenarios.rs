@@ -9,7 +9,7 @@ fn default_scenario() -> Loaded {
 }
 
 fn run(l: &Loaded, seed: u64) -> Summary {
-    cluster::run(l, &RunOptions { seed, keep_events: false }).unwrap().summary
+    cluster::run(l, &RunOptions { seed, keep_events: false, ..Default::default() }).unwrap().summary
 }
 
 /// The summary without the two wall-clock figures (the only parts that are not a function of the seed).
