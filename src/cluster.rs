@@ -454,15 +454,14 @@ fn invariant_spec(loaded: &Loaded, clusters: &[ClusterFacts]) -> crate::invarian
     spec
 }
 
-/// When a fault's effects end (an agent rollout lasts one interval per node).
+/// When a fault's effects end, for the checkers (see `Fault::effect_end`).
 fn fault_end(f: &crate::faults::Fault, clusters: &[ClusterFacts]) -> Duration {
-    match &f.kind {
-        crate::faults::FaultKind::AgentRollout { cluster, interval } => {
-            let nodes = clusters.iter().find(|c| cluster.as_ref().is_none_or(|n| *n == c.name)).map(|c| c.nodes).unwrap_or(1);
-            f.at.0 + interval.0 * nodes
-        }
-        _ => f.end(),
-    }
+    let cluster = match &f.kind {
+        crate::faults::FaultKind::AgentRollout { cluster, .. } | crate::faults::FaultKind::KeyRotation { cluster } => cluster.clone(),
+        _ => None,
+    };
+    let nodes = clusters.iter().find(|c| cluster.as_ref().is_none_or(|n| *n == c.name)).map(|c| c.nodes).unwrap_or(1);
+    f.effect_end(nodes)
 }
 
 /// What the operator does first (ServiceAccounts, then associations), and then on schedule.

@@ -109,6 +109,18 @@ impl Fault {
         self.duration.0
     }
 
+    /// When the world is healthy again, as the checkers see it. Mostly [`Fault::end`]; an agent rollout
+    /// ends after one interval per node; a key rotation disturbs only while caches catch up
+    /// ([`KEY_ROTATION_SETTLE`]) — its `duration` is how long the old key stays published, which should
+    /// outlive every token signed with it.
+    pub fn effect_end(&self, nodes: u32) -> Duration {
+        match &self.kind {
+            FaultKind::AgentRollout { interval, .. } => self.at.0 + interval.0 * nodes,
+            FaultKind::KeyRotation { .. } => self.at.0 + KEY_ROTATION_SETTLE,
+            _ => self.end(),
+        }
+    }
+
     /// The kind's name, as written in scenario files.
     pub fn kind_name(&self) -> &'static str {
         self.kind.name()
@@ -231,6 +243,10 @@ impl Fault {
         }
     }
 }
+
+/// How long a key rotation counts as a fault for the liveness checks: the OIDC issuer caches the API
+/// server's JWKS for 60 s and verifiers refetch on an unknown `kid`, so 10 minutes is generous.
+pub const KEY_ROTATION_SETTLE: Duration = Duration::from_secs(600);
 
 /// Services that can be throttled or taken out.
 pub const SERVICES: &[&str] = &["sts", "eks-auth", "eks-api", "oidc", "s3", "apiserver"];
