@@ -75,6 +75,19 @@ where
     spawn_on(current_owner(), fut)
 }
 
+/// Spawns a task on the calling host in its process `name`, creating that process (with no software of
+/// its own, so a restart of it starts nothing) if the host has none of that name. This is how one process
+/// hands work to another that must outlive it, as a supervisor starts a child. Outside any host (the
+/// scenario driver) it is [`spawn`].
+pub fn spawn_in_process<F>(name: &str, fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let owner = current_host().map(|host| Owner { host, process: with_world(|w| w.process_or_create(host, name)) });
+    spawn_on(owner, fut)
+}
+
 /// Spawns a task owned by a given process of a given host.
 #[allow(clippy::disallowed_methods)] // this is the one scoped place tasks are created
 pub(crate) fn spawn_on<F>(owner: Option<Owner>, fut: F) -> tokio::task::JoinHandle<F::Output>

@@ -27,7 +27,7 @@ pub mod trace;
 mod world;
 
 pub use clock::{elapsed, now_monotonic, true_wall_clock, wall_clock, EPOCH_UNIX_S};
-pub use host::{current_host, current_host_name, current_process_name, spawn, HostId};
+pub use host::{current_host, current_host_name, current_process_name, spawn, spawn_in_process, HostId};
 pub use net::{LatencyModel, LinkFaults};
 pub use trace::{Event, FieldValue, Trace};
 pub use world::{control, with_rng, Sim, SimConfig, MAIN_PROCESS};

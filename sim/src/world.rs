@@ -134,6 +134,18 @@ impl WorldState {
         }
     }
 
+    /// The index of host `h`'s process `name`, registering it (with no software) if it is new.
+    pub(crate) fn process_or_create(&mut self, h: HostId, name: &str) -> usize {
+        let hs = &mut self.hosts[h.0 as usize];
+        match hs.process_index(name) {
+            Some(p) => p,
+            None => {
+                hs.processes.push(Process::new(name));
+                hs.processes.len() - 1
+            }
+        }
+    }
+
     /// Resolves `"name:port"` or `"ip:port"` as seen from host `from`.
     pub(crate) fn resolve(&self, from: HostId, addr: &str) -> io::Result<(HostId, IpAddr, u16)> {
         let (name, port) = addr
@@ -294,15 +306,8 @@ impl Sim {
     {
         let f: Software = Rc::new(move || Box::pin(factory()));
         let mut w = self.world.borrow_mut();
-        let hs = &mut w.hosts[h.0 as usize];
-        let p = match hs.process_index(name) {
-            Some(p) => p,
-            None => {
-                hs.processes.push(Process::new(name));
-                hs.processes.len() - 1
-            }
-        };
-        hs.processes[p].software.push(f);
+        let p = w.process_or_create(h, name);
+        w.hosts[h.0 as usize].processes[p].software.push(f);
     }
 
     /// Gives a host another name (a second DNS name for the same machine, e.g. a global and a regional

@@ -242,3 +242,30 @@ fn process_crashes_replay_from_the_seed() {
     assert_eq!((d7.clone(), n7), digest_with_process_crash(7));
     assert_ne!(d7, digest_with_process_crash(8).0);
 }
+
+#[test]
+fn work_handed_to_another_process_outlives_the_process_that_started_it() {
+    let mut sim = Sim::new(SimConfig::new(1));
+    let h = sim.add_host("h");
+    let (tx, rx) = mpsc::channel();
+    sim.add_process(h, "supervisor", move || {
+        let tx = tx.clone();
+        async move {
+            let tx2 = tx.clone();
+            sim::spawn_in_process("children", async move {
+                for i in 0..3u64 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tx2.send(format!("{}:{i}", sim::current_process_name().unwrap_or_default())).unwrap();
+                }
+            });
+            std::future::pending::<()>().await;
+        }
+    });
+    sim.run(async move {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(control::process_names(h), vec!["supervisor", "children"]);
+        control::crash_process(h, "supervisor");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec!["children:0", "children:1", "children:2"]);
+}
