@@ -306,7 +306,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
             if let Some(p) = s.kubelet.sync_period_s {
                 kc.sync_period = Duration::from_secs(p.max(1));
             }
-            world.add_software(h, move || Kubelet::run(kc.clone()));
+            world.add_process(h, "kubelet", move || Kubelet::run(kc.clone()));
             if c.pod_identity_agent {
                 let mut ac = crate::pod_identity_agent::PodIdentityAgentConfig::new(&c.name, &region);
                 ac.eks_auth_url = eks_auth_url.clone();
@@ -319,7 +319,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
                 if let Some(r) = s.agent.max_credential_retention_s {
                     ac.max_credential_retention_s = r;
                 }
-                world.add_software(h, move || crate::pod_identity_agent::run(ac.clone()));
+                world.add_process(h, "pod-identity-agent", move || crate::pod_identity_agent::run(ac.clone()));
             }
         }
     }

@@ -42,6 +42,17 @@ where
     sim::spawn(fut)
 }
 
+/// Starts a task on this actor's host in another process, `process` (created if the host has none of that
+/// name): it outlives this actor's process and dies with the host or with that process. How the kubelet
+/// hands containers to the container runtime, so a kubelet restart leaves them running.
+pub fn spawn_in_process<F>(process: &str, fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    sim::spawn_in_process(process, fut)
+}
+
 /// This host's wall clock (skew included).
 pub fn now() -> SystemTime {
     sim::wall_clock()

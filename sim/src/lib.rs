@@ -9,8 +9,9 @@
 //! * [`Sim`] — builds a world from a seed, registers named hosts with their software, and runs it for a
 //!   span of simulated time. Idle time is free: tokio's paused clock jumps straight to the next timer,
 //!   and every packet delivery *is* a timer, so there is no tick loop.
-//! * [`host`] — hosts own tasks. [`spawn`] scopes a task to the calling host (its polls *and* its drop),
-//!   so [`Sim::crash`] can abort exactly that host's software and [`Sim::restart`] can start it afresh.
+//! * [`host`] — hosts run named processes, and processes own tasks. [`spawn`] scopes a task to the calling
+//!   host and process (its polls *and* its drop), so [`control::crash`] can abort exactly that host's
+//!   software, [`control::crash_process`] exactly one process of it, and the restarts start them afresh.
 //! * [`net`] — a message-level stream fabric with the semantics of a well-behaved TCP: FIFO per link,
 //!   latency per packet, loss as retransmission delay (an RTO that doubles), partitions that hold
 //!   packets until they heal, FIN/RST on close, connection refused when nothing listens.
@@ -26,10 +27,10 @@ pub mod trace;
 mod world;
 
 pub use clock::{elapsed, now_monotonic, true_wall_clock, wall_clock, EPOCH_UNIX_S};
-pub use host::{current_host, current_host_name, spawn, HostId};
+pub use host::{current_host, current_host_name, current_process_name, spawn, spawn_in_process, HostId};
 pub use net::{LatencyModel, LinkFaults};
 pub use trace::{Event, FieldValue, Trace};
-pub use world::{control, with_rng, Sim, SimConfig};
+pub use world::{control, with_rng, Sim, SimConfig, MAIN_PROCESS};
 
 /// Derives an independent 64-bit seed for a named purpose (a host, the network, an actor) from the run's
 /// seed, so adding a host or an actor never shifts the random numbers another one sees.

@@ -33,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::host::{current_host, HostId};
+use crate::host::{current_host, current_owner, HostId};
 use crate::world::with_world;
 
 /// One-way latency of a link: uniform in `[min_us, max_us]` per packet.
@@ -440,6 +440,14 @@ pub(crate) struct ListenerQueue {
     queue: VecDeque<TcpStream>,
     waker: Option<Waker>,
     backlog: usize,
+    /// The process (of the listener's host) that bound it: it goes away when that process crashes.
+    owner_process: usize,
+}
+
+impl ListenerQueue {
+    pub(crate) fn owner_process(&self) -> usize {
+        self.owner_process
+    }
 }
 
 /// A listening socket (mirrors `tokio::net::TcpListener`).
@@ -455,9 +463,15 @@ impl TcpListener {
     /// Binds on the calling host. `addr` is `"port"`, `"0.0.0.0:port"` or `"ip:port"`; a specific IP
     /// becomes one of the host's addresses (how a node-local agent owns a link-local address).
     pub async fn bind(addr: &str) -> io::Result<TcpListener> {
-        let host = current_host().ok_or_else(|| io::Error::other("bind outside a host"))?;
+        let owner = current_owner().ok_or_else(|| io::Error::other("bind outside a host"))?;
+        let host = owner.host;
         let (ip, port) = parse_bind(addr)?;
-        let queue = Rc::new(RefCell::new(ListenerQueue { queue: VecDeque::new(), waker: None, backlog: BACKLOG_DEFAULT }));
+        let queue = Rc::new(RefCell::new(ListenerQueue {
+            queue: VecDeque::new(),
+            waker: None,
+            backlog: BACKLOG_DEFAULT,
+            owner_process: owner.process,
+        }));
         let addr = with_world(|w| w.bind(host, ip, port, queue.clone()))?;
         Ok(TcpListener { host, addr, bound_ip: ip, queue })
     }

@@ -17,22 +17,56 @@ use rand_chacha::ChaCha8Rng;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::host::{self, HostId};
+use crate::host::{self, HostId, Owner};
 use crate::net::{self, Fabric, HostNet, LatencyModel, LinkFaults, ListenerQueue};
 use crate::trace::{Event, Trace};
 
 type Software = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
+
+/// One named process of a host: the software it starts and the tasks it owns.
+struct Process {
+    name: String,
+    software: Vec<Software>,
+    tasks: Vec<AbortHandle>,
+    tasks_pruned_at: usize,
+    running: bool,
+}
+
+impl Process {
+    fn new(name: &str) -> Process {
+        Process { name: name.to_string(), software: Vec::new(), tasks: Vec::new(), tasks_pruned_at: 0, running: true }
+    }
+}
+
+/// The process that [`Sim::add_software`] adds to.
+pub const MAIN_PROCESS: &str = "main";
 
 pub(crate) struct HostState {
     pub(crate) name: String,
     /// Wall-clock skew of this host, milliseconds (positive: the host's clock runs ahead).
     pub(crate) skew_ms: i64,
     rng: ChaCha8Rng,
-    tasks: Vec<AbortHandle>,
-    tasks_pruned_at: usize,
     net: HostNet,
-    software: Vec<Software>,
+    /// Processes in registration order (the order they start in).
+    processes: Vec<Process>,
+    /// Whether the machine is up (a crashed host runs none of its processes).
     running: bool,
+}
+
+impl HostState {
+    pub(crate) fn process_name(&self, p: usize) -> &str {
+        &self.processes[p].name
+    }
+
+    fn process_index(&self, name: &str) -> Option<usize> {
+        self.processes.iter().position(|p| p.name == name)
+    }
+
+    /// Forgets the listeners of process `p` (all processes when `None`) at once, so nothing can connect
+    /// to them while their aborted tasks wait to be dropped, and a restart can bind the same ports.
+    fn drop_listeners(&mut self, p: Option<usize>) {
+        self.net.listeners.retain(|_, q| p.is_some_and(|p| q.borrow().owner_process() != p));
+    }
 }
 
 pub(crate) struct WorldState {
@@ -90,13 +124,25 @@ impl WorldState {
         &mut self.trace
     }
 
-    pub(crate) fn register_task(&mut self, h: HostId, handle: AbortHandle) {
-        let hs = &mut self.hosts[h.0 as usize];
-        hs.tasks.push(handle);
+    pub(crate) fn register_task(&mut self, o: Owner, handle: AbortHandle) {
+        let ps = &mut self.hosts[o.host.0 as usize].processes[o.process];
+        ps.tasks.push(handle);
         // Forget finished tasks now and then, so long runs don't accumulate handles.
-        if hs.tasks.len() >= 2 * hs.tasks_pruned_at.max(64) {
-            hs.tasks.retain(|t| !t.is_finished());
-            hs.tasks_pruned_at = hs.tasks.len();
+        if ps.tasks.len() >= 2 * ps.tasks_pruned_at.max(64) {
+            ps.tasks.retain(|t| !t.is_finished());
+            ps.tasks_pruned_at = ps.tasks.len();
+        }
+    }
+
+    /// The index of host `h`'s process `name`, registering it (with no software) if it is new.
+    pub(crate) fn process_or_create(&mut self, h: HostId, name: &str) -> usize {
+        let hs = &mut self.hosts[h.0 as usize];
+        match hs.process_index(name) {
+            Some(p) => p,
+            None => {
+                hs.processes.push(Process::new(name));
+                hs.processes.len() - 1
+            }
         }
     }
 
@@ -134,7 +180,12 @@ impl WorldState {
         if !hs.running {
             return None;
         }
-        hs.net.listeners.get(&(port, Some(ip))).or_else(|| hs.net.listeners.get(&(port, None))).cloned()
+        let q = hs.net.listeners.get(&(port, Some(ip))).or_else(|| hs.net.listeners.get(&(port, None)))?;
+        // A listener of a crashed process is gone (it is also removed at the crash; belt and braces).
+        if !hs.processes[q.borrow().owner_process()].running {
+            return None;
+        }
+        Some(q.clone())
     }
 
     pub(crate) fn bind(
@@ -226,10 +277,8 @@ impl Sim {
             name: name.to_string(),
             skew_ms: 0,
             rng,
-            tasks: Vec::new(),
-            tasks_pruned_at: 0,
             net: HostNet::new(ip),
-            software: Vec::new(),
+            processes: Vec::new(),
             running: true,
         });
         w.names.insert(name.to_string(), id);
@@ -237,15 +286,28 @@ impl Sim {
         id
     }
 
-    /// Adds a piece of software to a host. It starts when the run starts and again on every restart,
-    /// each time from scratch (state it builds inside the future is lost on a crash).
+    /// Adds a piece of software to a host's [`MAIN_PROCESS`]. It starts when the run starts and again on
+    /// every restart, each time from scratch (state it builds inside the future is lost on a crash).
     pub fn add_software<F, Fut>(&self, h: HostId, factory: F)
     where
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
+        self.add_process(h, MAIN_PROCESS, factory);
+    }
+
+    /// Adds a piece of software to the process `name` of a host (creating the process on first use).
+    /// A process crashes and restarts on its own ([`control::crash_process`]) or with its host; every
+    /// task its software spawns belongs to it. Processes start in the order they were first named.
+    pub fn add_process<F, Fut>(&self, h: HostId, name: &str, factory: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
         let f: Software = Rc::new(move || Box::pin(factory()));
-        self.world.borrow_mut().hosts[h.0 as usize].software.push(f);
+        let mut w = self.world.borrow_mut();
+        let p = w.process_or_create(h, name);
+        w.hosts[h.0 as usize].processes[p].software.push(f);
     }
 
     /// Gives a host another name (a second DNS name for the same machine, e.g. a global and a regional
@@ -320,10 +382,25 @@ impl Sim {
 }
 
 fn start_software(h: HostId) {
-    let software = with_world(|w| w.hosts[h.0 as usize].software.clone());
-    for s in software {
-        host::spawn_on(Some(h), s());
+    let n = with_world(|w| w.hosts[h.0 as usize].processes.len());
+    for p in 0..n {
+        start_process(h, p);
     }
+}
+
+fn start_process(h: HostId, p: usize) {
+    let software = with_world(|w| w.hosts[h.0 as usize].processes[p].software.clone());
+    for s in software {
+        host::spawn_on(Some(Owner { host: h, process: p }), s());
+    }
+}
+
+/// Aborts every task of process `p` of host `h` (sockets close with FIN/RST as their tasks drop).
+fn abort_process(w: &mut WorldState, h: HostId, p: usize) -> Vec<AbortHandle> {
+    let ps = &mut w.hosts[h.0 as usize].processes[p];
+    ps.running = false;
+    ps.tasks_pruned_at = 0;
+    std::mem::take(&mut ps.tasks)
 }
 
 /// Fault injection and control, callable from the scenario driver while the world runs.
@@ -340,30 +417,94 @@ pub mod control {
         with_world(|w| w.hosts[h.0 as usize].name.clone())
     }
 
-    /// Crashes a host's software: its tasks are aborted, so its sockets close (peers see FIN or RST) and
-    /// its listeners go away (new connections are refused). Its memory is lost.
+    /// Crashes a host's software, every process of it: its tasks are aborted, so its sockets close (peers
+    /// see FIN or RST) and its listeners go away (new connections are refused). Its memory is lost.
     pub fn crash(h: HostId) {
         let tasks = with_world(|w| {
-            let hs = &mut w.hosts[h.0 as usize];
-            hs.running = false;
-            std::mem::take(&mut hs.tasks)
+            w.hosts[h.0 as usize].running = false;
+            w.hosts[h.0 as usize].drop_listeners(None);
+            let n = w.hosts[h.0 as usize].processes.len();
+            (0..n).flat_map(|p| abort_process(w, h, p)).collect::<Vec<_>>()
         });
         for t in tasks {
             t.abort();
         }
     }
 
-    /// Starts a crashed host's software again, from scratch.
+    /// Starts a crashed host's software again, every process, from scratch (a reboot). Does nothing to a
+    /// host that is up (restart its crashed processes with [`restart_process`]).
     pub fn restart(h: HostId) {
-        let was_running = with_world(|w| std::mem::replace(&mut w.hosts[h.0 as usize].running, true));
+        let was_running = with_world(|w| {
+            let hs = &mut w.hosts[h.0 as usize];
+            let was = std::mem::replace(&mut hs.running, true);
+            if !was {
+                for p in &mut hs.processes {
+                    p.running = true;
+                }
+            }
+            was
+        });
         if !was_running {
             start_software(h);
         }
     }
 
-    /// Whether a host's software is running.
+    /// Whether a host's software is running (the machine is up; some processes may still be crashed).
     pub fn is_running(h: HostId) -> bool {
         with_world(|w| w.hosts[h.0 as usize].running)
+    }
+
+    /// The names of a host's processes, in the order they start.
+    pub fn process_names(h: HostId) -> Vec<String> {
+        with_world(|w| w.hosts[h.0 as usize].processes.iter().map(|p| p.name.clone()).collect())
+    }
+
+    /// Crashes one process of a host, as [`crash`] does a whole host: its tasks are aborted, its sockets
+    /// close with FIN/RST, its listeners go away (connections are refused); the host's other processes
+    /// keep running. Returns `false` (and does nothing) if the host has no process of that name.
+    pub fn crash_process(h: HostId, name: &str) -> bool {
+        let tasks = with_world(|w| {
+            let p = w.hosts[h.0 as usize].process_index(name)?;
+            w.hosts[h.0 as usize].drop_listeners(Some(p));
+            Some(abort_process(w, h, p))
+        });
+        let Some(tasks) = tasks else { return false };
+        for t in tasks {
+            t.abort();
+        }
+        true
+    }
+
+    /// Starts a crashed process again, from scratch. Does nothing to a process that is running, or on a
+    /// crashed host (a host restart starts all its processes). Returns `false` if there is no such process.
+    pub fn restart_process(h: HostId, name: &str) -> bool {
+        let start = with_world(|w| {
+            let hs = &mut w.hosts[h.0 as usize];
+            let p = hs.process_index(name)?;
+            let start = hs.running && !std::mem::replace(&mut hs.processes[p].running, true);
+            if !hs.running {
+                // Stays down until the host comes back; the host restart starts it.
+                hs.processes[p].running = false;
+            }
+            Some(start.then_some(p))
+        });
+        match start {
+            None => false,
+            Some(Some(p)) => {
+                start_process(h, p);
+                true
+            }
+            Some(None) => true,
+        }
+    }
+
+    /// Whether a process of a host is running (its host is up and it has not crashed on its own).
+    /// `false` for a name the host has no process of.
+    pub fn is_process_running(h: HostId, name: &str) -> bool {
+        with_world(|w| {
+            let hs = &w.hosts[h.0 as usize];
+            hs.running && hs.process_index(name).is_some_and(|p| hs.processes[p].running)
+        })
     }
 
     /// Cuts the link from `a` to `b` (one way). Packets sent across it are held until it heals.
