@@ -439,7 +439,7 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Vec<SeedResult>, String> {
 pub fn shrink(base: &Loaded, seed: u64, bugs: &[Bug], invariant: &str, budget: usize) -> (World, usize) {
     let mut world = draw(base, seed);
     let mut runs = 0usize;
-    let mut fails = |w: &World, runs: &mut usize| -> bool {
+    let fails = |w: &World, runs: &mut usize| -> bool {
         *runs += 1;
         run_world(w, seed, bugs, false).map(|o| o.violations.iter().any(|v| v.invariant == invariant)).unwrap_or(false)
     };

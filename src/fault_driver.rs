@@ -234,7 +234,9 @@ impl Driver {
                 if *n == 1 {
                     match process {
                         None => sim::control::crash(h),
-                        Some(p) => sim::control::crash_process(h, p),
+                        Some(p) => {
+                            sim::control::crash_process(h, p);
+                        }
                     }
                 }
             }
@@ -251,7 +253,9 @@ impl Driver {
                     }
                     match process {
                         None => sim::control::restart(h),
-                        Some(p) => sim::control::restart_process(h, p),
+                        Some(p) => {
+                            sim::control::restart_process(h, p);
+                        }
                     }
                 }
             }

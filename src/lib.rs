@@ -20,11 +20,14 @@
 
 pub mod api_server;
 pub mod bugs;
+pub mod chaos;
 pub mod cluster;
 pub mod eks_api;
 pub mod eks_auth;
+pub mod fault_driver;
 pub mod faults;
 pub mod http;
+pub mod invariants;
 pub mod iam;
 pub mod jwt;
 pub mod kubelet;
