@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod eks_api;
 pub mod eks_auth;
 pub mod http;
+pub mod invariants;
 pub mod iam;
 pub mod jwt;
 pub mod kubelet;
