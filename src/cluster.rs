@@ -219,7 +219,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         let c = checker.clone();
         world.subscribe(move |e| c.borrow_mut().observe(e));
     }
-    let mut rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
+    let rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
 
     // OIDC issuer (one regional endpoint for every cluster).
     let h = world.add_host(&format!("oidc.eks.{region}.amazonaws.com"));
@@ -450,7 +450,6 @@ fn invariant_spec(loaded: &Loaded, clusters: &[ClusterFacts]) -> crate::invarian
         spec.liveness_deadline = d.0;
     }
     spec.fault_windows = s.faults.iter().map(|f| (f.at.0, fault_end(f, clusters))).collect();
-    spec.expected_to_fail = s.invariants.expected_to_fail.clone();
     spec
 }
 
