@@ -13,6 +13,19 @@
 //! than waking every minute, the kubelet sleeps straight to the first sync at which the rule can fire:
 //! the same instants, without a million idle wake-ups a day. A failed refresh keeps the old token while
 //! it is unexpired and tries again at the next sync.
+//!
+//! Containers are not the kubelet's own tasks: it hands them to the node's container runtime (the
+//! `containers` process of the host, [`CONTAINER_RUNTIME_PROCESS`]), and a pod's projected volume (its
+//! [`PodFs`]) lives on the node, in [`NodeState`]. So a kubelet restart, as a real one does, leaves
+//! running containers alone: the new kubelet re-lists its pods, finds those whose containers still run,
+//! re-adopts them (mounts a fresh token into the existing volume, as the volume manager re-mounts
+//! projected volumes, and refreshes it from then on) and starts only pods that do not run. A host crash
+//! kills the containers too, so after it every pod starts afresh.
+//!
+//! Trace: `kubelet.started` {node, generation (1 the first time, +1 per restart), restart (bool)},
+//! `kubelet.pod_admitted`, `kubelet.pod_adopted` {namespace, pod}, `kubelet.token_mounted`,
+//! `kubelet.token_mount_failed`, `kubelet.pod_started`, `kubelet.token_refreshed`,
+//! `kubelet.token_refresh_failed`, `kubelet.token_request`, `kubelet.pod_stopped`.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,6 +37,7 @@ use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, T
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
+use crate::bugs::Bug;
 use crate::http::{HttpClient, Timeouts};
 use crate::pod::Container;
 use crate::runtime::{self, fields};
@@ -35,6 +49,39 @@ use crate::sdk::PodFs;
 pub const ANNOTATION_SDK: &str = "credsim.dev/sdk";
 pub const ANNOTATION_ACTION: &str = "credsim.dev/action";
 pub const ANNOTATION_USE_INTERVAL_S: &str = "credsim.dev/use-interval-s";
+
+/// The host process the kubelet hands containers to (containerd, in a real node).
+pub const CONTAINER_RUNTIME_PROCESS: &str = "containers";
+
+/// What a node keeps across kubelet restarts (not across a host crash): the pods whose containers it
+/// runs, with their projected volumes, and how many times a kubelet started on it.
+#[derive(Default)]
+pub struct NodeState {
+    /// Running pods by (namespace, name).
+    pods: BTreeMap<(String, String), RunningPod>,
+    /// Kubelet starts so far.
+    generation: u64,
+}
+
+/// A pod whose containers the container runtime runs.
+struct RunningPod {
+    uid: String,
+    fs: PodFs,
+    containers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningPod {
+    /// Whether any container still runs (a host crash ends them all).
+    fn running(&self) -> bool {
+        self.containers.iter().any(|c| !c.is_finished())
+    }
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState").field("pods", &self.pods.keys().collect::<Vec<_>>()).field("generation", &self.generation).finish()
+    }
+}
 
 /// Settings of one kubelet.
 #[derive(Clone, Debug)]
@@ -53,6 +100,9 @@ pub struct KubeletConfig {
     pub mount_retry_initial: Duration,
     /// Longest mount retry delay (`maxDurationBeforeRetry`: 2 min 2 s).
     pub mount_retry_max: Duration,
+    /// The node's state that outlives the kubelet process (shared by every clone of this config, so
+    /// every start of the kubelet on this node sees the same node).
+    pub node_state: Rc<RefCell<NodeState>>,
 }
 
 impl KubeletConfig {
@@ -65,6 +115,7 @@ impl KubeletConfig {
             token_age_max: Duration::from_secs(24 * 3600),
             mount_retry_initial: Duration::from_millis(500),
             mount_retry_max: Duration::from_millis(122_000),
+            node_state: Rc::new(RefCell::new(NodeState::default())),
         }
     }
 }
@@ -94,8 +145,14 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
-    /// Runs the kubelet on this host until the host stops.
+    /// Runs the kubelet on this host until the host (or the kubelet's process) stops.
     pub async fn run(config: KubeletConfig) {
+        let generation = {
+            let mut st = config.node_state.borrow_mut();
+            st.generation += 1;
+            st.generation
+        };
+        runtime::record("kubelet.started", fields!["node" => &config.node, "generation" => generation, "restart" => generation > 1]);
         let me = Rc::new(Kubelet { config, client: HttpClient::new() });
         let mut pods: BTreeMap<(String, String), (String, tokio::task::JoinHandle<()>)> = BTreeMap::new();
         let mut rv = String::from("0");
@@ -129,6 +186,9 @@ impl Kubelet {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 let key = (ns.clone(), name.clone());
                 if pod.metadata.deletion_timestamp.is_some() {
+                    // The node forgets the pod. Its containers are not stopped (a modelling gap kept
+                    // as it was: a deleted pod's workload runs on with the token it last had).
+                    me.config.node_state.borrow_mut().pods.remove(&key);
                     if let Some((_, task)) = pods.remove(&key) {
                         task.abort();
                         runtime::record("kubelet.pod_stopped", fields!["namespace" => ns, "pod" => name]);
@@ -145,7 +205,8 @@ impl Kubelet {
         }
     }
 
-    /// One pod's life on this node: mount tokens, start containers, refresh tokens.
+    /// One pod's life on this node: mount tokens, start containers (unless they already run: a pod
+    /// re-adopted after a kubelet restart), refresh tokens.
     async fn run_pod(self: Rc<Self>, pod: Pod) {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
@@ -153,8 +214,17 @@ impl Kubelet {
         let Some(spec) = pod.spec.clone() else { return };
         let sa = spec.service_account_name.clone().unwrap_or_else(|| "default".into());
         let volumes = token_volumes(&pod);
-        let fs: PodFs = Rc::new(RefCell::new(BTreeMap::new()));
-        runtime::record("kubelet.pod_admitted", fields!["namespace" => &ns, "pod" => &name, "token_volumes" => volumes.len()]);
+        let key = (ns.clone(), name.clone());
+        let adopted: Option<PodFs> = {
+            let st = self.config.node_state.borrow();
+            st.pods.get(&key).filter(|p| p.uid == uid && p.running()).map(|p| p.fs.clone())
+        };
+        let fs: PodFs = adopted.clone().unwrap_or_else(|| Rc::new(RefCell::new(BTreeMap::new())));
+        if adopted.is_some() {
+            runtime::record("kubelet.pod_adopted", fields!["namespace" => &ns, "pod" => &name]);
+        } else {
+            runtime::record("kubelet.pod_admitted", fields!["namespace" => &ns, "pod" => &name, "token_volumes" => volumes.len()]);
+        }
 
         // Mount: every token volume, before any container starts.
         let mut held = Vec::new();
@@ -181,7 +251,39 @@ impl Kubelet {
             held.push(tok);
         }
 
-        // Start the containers.
+        if adopted.is_none() {
+            self.start_containers(&pod, &spec, &ns, &name, &uid, &fs);
+        }
+
+        // Keep every token fresh. Pod syncs happen every sync_period from now.
+        if adopted.is_some() && runtime::bug(Bug::KubeletStopsRefresh) {
+            // Planted bug: a re-adopted pod's tokens are mounted but never refreshed. The real kubelet
+            // (and the code below) refreshes every mounted token the same way, re-adopted or not.
+            std::future::pending::<()>().await;
+        }
+        let sync_origin = tokio::time::Instant::now();
+        let mut refreshers = Vec::new();
+        for (v, tok) in volumes.into_iter().zip(held) {
+            let me = self.clone();
+            let (ns, name, uid, sa, fs) = (ns.clone(), name.clone(), uid.clone(), sa.clone(), fs.clone());
+            refreshers.push(runtime::spawn(async move { me.keep_fresh(ns, name, uid, sa, fs, v, tok, sync_origin).await }));
+        }
+        // This task owns the pod's refreshers: when it is aborted (pod deleted), its children go with it.
+        struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                for t in &self.0 {
+                    t.abort();
+                }
+            }
+        }
+        let _guard = AbortOnDrop(refreshers);
+        std::future::pending::<()>().await;
+    }
+
+    /// Hands the pod's containers to the container runtime and records the pod as running on the node.
+    fn start_containers(&self, pod: &Pod, spec: &k8s_openapi::api::core::v1::PodSpec, ns: &str, name: &str, uid: &str, fs: &PodFs) {
+        let (ns, name) = (ns.to_string(), name.to_string());
         let ann = pod.metadata.annotations.clone().unwrap_or_default();
         let sdk = match ann.get(ANNOTATION_SDK).map(String::as_str) {
             Some("botocore") => SdkName::Botocore,
@@ -205,7 +307,9 @@ impl Kubelet {
             .unwrap_or_default();
         let use_interval =
             Duration::from_secs(ann.get(ANNOTATION_USE_INTERVAL_S).and_then(|v| v.parse().ok()).unwrap_or(300).max(1));
-        for c in &spec.containers {
+        let mut containers = Vec::new();
+        // The workload runs in the first container; the others (sidecars) run nothing of interest here.
+        for c in spec.containers.iter().take(1) {
             let env: BTreeMap<String, String> =
                 c.env.iter().flatten().filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v))).collect();
             let container = Container {
@@ -221,29 +325,14 @@ impl Kubelet {
                 s3_reads: s3_reads.clone(),
                 s3_writes: s3_writes.clone(),
             };
-            runtime::spawn(container.run());
+            containers.push(runtime::spawn_in_process(CONTAINER_RUNTIME_PROCESS, container.run()));
         }
         runtime::record("kubelet.pod_started", fields!["namespace" => &ns, "pod" => &name, "containers" => spec.containers.len()]);
-
-        // Keep every token fresh. Pod syncs happen every sync_period from now.
-        let sync_origin = tokio::time::Instant::now();
-        let mut refreshers = Vec::new();
-        for (v, tok) in volumes.into_iter().zip(held) {
-            let me = self.clone();
-            let (ns, name, uid, sa, fs) = (ns.clone(), name.clone(), uid.clone(), sa.clone(), fs.clone());
-            refreshers.push(runtime::spawn(async move { me.keep_fresh(ns, name, uid, sa, fs, v, tok, sync_origin).await }));
-        }
-        // This task owns the pod: when it is aborted (pod deleted), its children go with it.
-        struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-        impl Drop for AbortOnDrop {
-            fn drop(&mut self) {
-                for t in &self.0 {
-                    t.abort();
-                }
-            }
-        }
-        let _guard = AbortOnDrop(refreshers);
-        std::future::pending::<()>().await;
+        self.config
+            .node_state
+            .borrow_mut()
+            .pods
+            .insert((ns, name), RunningPod { uid: uid.to_string(), fs: fs.clone(), containers });
     }
 
     #[allow(clippy::too_many_arguments)]
