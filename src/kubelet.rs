@@ -476,3 +476,127 @@ fn token_volumes(pod: &Pod) -> Vec<TokenVolume> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use sim::{control, Event, FieldValue, Sim, SimConfig};
+
+    use super::*;
+    use crate::api_server::{ApiServer, ApiServerConfig, ApiServerStore};
+    use crate::jwt::SigningKey;
+
+    const APISERVER: &str = "kube-apiserver";
+
+    /// What the driver does to node-1 at 100 s, and undoes at 200 s.
+    #[derive(Clone, Copy, Debug)]
+    enum Fault {
+        KubeletProcess,
+        Host,
+    }
+
+    /// An API server, an operator that creates one ServiceAccount and one pod on node-1 (a 600 s
+    /// projected token, as the webhook would add it), and node-1's kubelet; `fault` hits node-1 at 100 s
+    /// and is undone at 200 s; the run lasts 1500 s.
+    fn simulate(fault: Fault, bugs: &[crate::bugs::Bug]) -> Vec<Event> {
+        crate::runtime::install_controls(bugs);
+        let mut sim = Sim::new(SimConfig::new(11));
+        let h = sim.add_host(APISERVER);
+        let key = Rc::new(SigningKey::generate(5));
+        let store = ApiServerStore::new();
+        sim.add_software(h, move || ApiServer::run(ApiServerConfig::new("https://issuer.example".into()), key.clone(), store.clone()));
+        let op = sim.add_host("kubectl");
+        sim.add_software(op, || async {
+            let c = HttpClient::new();
+            let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) };
+            let sa = json!({"metadata": {"name": "app", "namespace": "default"}});
+            let url = format!("https://{APISERVER}/api/v1/namespaces/default/serviceaccounts");
+            c.post(&url, "application/json", sa.to_string(), t).await.expect("SA created");
+            let pod = json!({
+                "metadata": {"name": "app-1", "namespace": "default",
+                             "annotations": {ANNOTATION_ACTION: "credentials", ANNOTATION_USE_INTERVAL_S: "30"}},
+                "spec": {
+                    "serviceAccountName": "app", "nodeName": "node-1",
+                    "containers": [
+                        {"name": "app", "volumeMounts": [{"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true}]},
+                        {"name": "log-shipper"}
+                    ],
+                    "volumes": [{"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 600, "path": "token"}}]}}]
+                }
+            });
+            let url = format!("https://{APISERVER}/api/v1/namespaces/default/pods");
+            c.post(&url, "application/json", pod.to_string(), t).await.expect("pod created");
+        });
+        let node = sim.add_host("node-1");
+        let kc = KubeletConfig::new("node-1".into(), format!("https://{APISERVER}"));
+        sim.add_process(node, "kubelet", move || Kubelet::run(kc.clone()));
+        sim.run(async move {
+            tokio::time::sleep(Duration::from_secs(100)).await;
+            match fault {
+                Fault::KubeletProcess => assert!(control::crash_process(node, "kubelet")),
+                Fault::Host => control::crash(node),
+            }
+            tokio::time::sleep(Duration::from_secs(100)).await;
+            match fault {
+                Fault::KubeletProcess => assert!(control::restart_process(node, "kubelet")),
+                Fault::Host => control::restart(node),
+            }
+            tokio::time::sleep(Duration::from_secs(1300)).await;
+        });
+        crate::runtime::install_controls(&[]);
+        sim.take_events()
+    }
+
+    fn of<'a>(ev: &'a [Event], kind: &str) -> Vec<&'a Event> {
+        ev.iter().filter(|e| e.kind == kind).collect()
+    }
+
+    fn secs(e: &Event) -> u64 {
+        e.t_ns / 1_000_000_000
+    }
+
+    #[test]
+    fn kubelet_restart_readopts_running_pods_and_keeps_refreshing_their_tokens() {
+        let ev = simulate(Fault::KubeletProcess, &[]);
+        let started: Vec<(u64, bool)> = of(&ev, "kubelet.started").iter().map(|e| (e.u64("generation").unwrap(), e.get("restart") == Some(&FieldValue::Bool(true)))).collect();
+        assert_eq!(started, [(1, false), (2, true)]);
+        // The containers kept running: started once, re-adopted once, and the workload used the SDK
+        // while the kubelet was down.
+        assert_eq!(of(&ev, "kubelet.pod_started").len(), 1);
+        assert_eq!(of(&ev, "kubelet.pod_adopted").len(), 1);
+        assert!(of(&ev, "pod.no_credentials").iter().any(|e| (101..200).contains(&secs(e))));
+        // One token mounted at admission, a fresh one at re-adoption; refreshed before and after.
+        let mounted: Vec<u64> = of(&ev, "kubelet.token_mounted").iter().map(|e| secs(e)).collect();
+        assert_eq!(mounted.len(), 2, "{mounted:?}");
+        assert!(mounted[1] >= 200);
+        let refreshed: Vec<u64> = of(&ev, "kubelet.token_refreshed").iter().map(|e| secs(e)).collect();
+        // 600 s tokens, refreshed ~480 s after each mount: at ~680 s and ~1160 s after the restart.
+        assert_eq!(refreshed.iter().filter(|t| **t > 200).count(), 2, "{refreshed:?}");
+    }
+
+    #[test]
+    fn planted_bug_kubelet_stops_refresh_leaves_readopted_tokens_to_expire_only_when_on() {
+        let ev = simulate(Fault::KubeletProcess, &[crate::bugs::Bug::KubeletStopsRefresh]);
+        assert_eq!(of(&ev, "kubelet.pod_adopted").len(), 1);
+        assert_eq!(of(&ev, "kubelet.token_mounted").len(), 2);
+        assert!(of(&ev, "kubelet.token_refreshed").is_empty());
+        // The bug needs a restart: a fresh pod after a host crash is refreshed as usual.
+        let ev = simulate(Fault::Host, &[crate::bugs::Bug::KubeletStopsRefresh]);
+        assert!(of(&ev, "kubelet.pod_adopted").is_empty());
+        assert!(!of(&ev, "kubelet.token_refreshed").is_empty());
+    }
+
+    #[test]
+    fn host_crash_kills_the_containers_so_the_restarted_kubelet_starts_the_pod_afresh() {
+        let ev = simulate(Fault::Host, &[]);
+        assert_eq!(of(&ev, "kubelet.started").len(), 2);
+        assert_eq!(of(&ev, "kubelet.pod_started").len(), 2);
+        assert!(of(&ev, "kubelet.pod_adopted").is_empty());
+        // Nothing of the pod ran while the machine was down.
+        assert!(!of(&ev, "pod.no_credentials").iter().any(|e| (101..200).contains(&secs(e))));
+        // Sidecars run nothing: each start runs one workload container.
+        assert!(of(&ev, "kubelet.pod_started").iter().all(|e| e.u64("containers") == Some(2)));
+    }
+}
