@@ -718,11 +718,17 @@ fn pod_for(loaded: &Loaded, c: &ClusterFacts, w: &crate::scenario::Workload, nod
         spec: Some(PodSpec {
             service_account_name: Some(w.service_account.clone()),
             node_name: Some(node.to_string()),
-            containers: vec![K8sContainer {
+            containers: std::iter::once(K8sContainer {
                 name: w.name.clone(),
                 image: Some(format!("public.ecr.aws/credsim/{}:latest", w.name)),
                 ..Default::default()
-            }],
+            })
+            .chain(w.sidecars.iter().map(|name| K8sContainer {
+                name: name.clone(),
+                image: Some(format!("public.ecr.aws/credsim/{name}:latest")),
+                ..Default::default()
+            }))
+            .collect(),
             ..Default::default()
         }),
         status: None,

@@ -5,6 +5,11 @@
 //! `GetCallerIdentity` signed with them, so a server checks that they are real and unexpired. It records
 //! each new set of credentials it receives and every time it had none: the raw material for
 //! "time to first credentials" and "pods without credentials".
+//!
+//! Trace: `pod.credentials` {pod, namespace, sdk, source, first, role_arn, access_key_id, expiration,
+//! wait_ms} on each new set; `pod.no_credentials` {pod, sdk, code, message}; `pod.use` {pod, namespace,
+//! access_key_id, expiration_s (the expiry the SDK believes)} each time a request is signed with
+//! credentials, just before it is sent; `pod.api_call` and `pod.s3` with each request's outcome.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,6 +56,14 @@ impl S3Read {
     }
 }
 
+/// One signed request a workload makes.
+#[derive(Clone, Copy, Debug)]
+enum Call<'a> {
+    GetCallerIdentity,
+    S3Get(&'a S3Read),
+    S3Put(&'a S3Read),
+}
+
 impl Container {
     /// Runs the workload until the pod is stopped.
     pub async fn run(self) {
@@ -81,11 +94,8 @@ impl Container {
                         );
                         first = false;
                     }
-                    match self.action {
-                        Action::GetCallerIdentity => self.get_caller_identity(&http, &c).await,
-                        Action::S3Get => self.s3_reads(&http, &c).await,
-                        Action::S3Put => self.s3_writes(&http, &c).await,
-                        Action::Credentials => {}
+                    for call in self.calls() {
+                        self.signed_call(&http, &c, call).await;
                     }
                 }
                 Err(e) => {
@@ -99,22 +109,41 @@ impl Container {
         }
     }
 
-    async fn s3_reads(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials) {
-        let region = self.env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".into());
-        for r in &self.s3_reads {
-            let t0 = tokio::time::Instant::now();
-            let result = crate::s3::get_object(http, c, &region, &r.bucket, &r.key).await.map(|_| ());
-            self.record_s3("GetObject", r, result, t0);
+    /// The signed requests of one use, in order (none for `action = "credentials"`).
+    fn calls(&self) -> Vec<Call<'_>> {
+        match self.action {
+            Action::Credentials => Vec::new(),
+            Action::GetCallerIdentity => vec![Call::GetCallerIdentity],
+            Action::S3Get => self.s3_reads.iter().map(Call::S3Get).collect(),
+            Action::S3Put => self.s3_writes.iter().map(Call::S3Put).collect(),
         }
     }
 
-    async fn s3_writes(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials) {
+    /// Signs one request with `c` and sends it: the one place the workload uses credentials.
+    async fn signed_call(&self, http: &crate::http::HttpClient, c: &crate::sdk::Credentials, call: Call<'_>) {
+        runtime::record(
+            "pod.use",
+            fields![
+                "pod" => &self.pod,
+                "namespace" => &self.namespace,
+                "access_key_id" => &c.access_key_id,
+                "expiration_s" => runtime::unix_s(c.expiration),
+            ],
+        );
         let region = self.env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".into());
-        for w in &self.s3_writes {
-            let t0 = tokio::time::Instant::now();
-            let body = Bytes::from(self.pod.clone());
-            let result = crate::s3::put_object(http, c, &region, &w.bucket, &w.key, body).await;
-            self.record_s3("PutObject", w, result, t0);
+        match call {
+            Call::GetCallerIdentity => self.get_caller_identity(http, c).await,
+            Call::S3Get(r) => {
+                let t0 = tokio::time::Instant::now();
+                let result = crate::s3::get_object(http, c, &region, &r.bucket, &r.key).await.map(|_| ());
+                self.record_s3("GetObject", r, result, t0);
+            }
+            Call::S3Put(w) => {
+                let t0 = tokio::time::Instant::now();
+                let body = Bytes::from(self.pod.clone());
+                let result = crate::s3::put_object(http, c, &region, &w.bucket, &w.key, body).await;
+                self.record_s3("PutObject", w, result, t0);
+            }
         }
     }
 

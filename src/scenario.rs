@@ -445,6 +445,11 @@ pub struct Workload {
     /// `${CLUSTER_NAME}` (and the other cluster variables).
     #[serde(default)]
     pub s3_writes: Vec<String>,
+    /// Extra containers in each pod, after the workload's own (which runs the workload; sidecars run
+    /// nothing), e.g. `["log-shipper"]` to pair with `annotations = { "eks.amazonaws.com/skip-containers"
+    /// = "log-shipper" }`. Container names: DNS-1123 labels, unique in the pod. Default none.
+    #[serde(default)]
+    pub sidecars: Vec<String>,
 }
 
 fn default_sdk() -> SdkName {
@@ -748,6 +753,20 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
                 }
             }
         }
+        for (j, c) in w.sidecars.iter().enumerate() {
+            let label = !c.is_empty()
+                && c.len() <= 63
+                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !c.starts_with('-')
+                && !c.ends_with('-');
+            let field = format!("workload[{i}].sidecars[{j}]");
+            if !label {
+                return Err(at(field, "sidecars", format!("{c:?} is not a container name (a DNS-1123 label: a-z, 0-9, '-', at most 63)")));
+            }
+            if *c == w.name || w.sidecars[..j].contains(c) {
+                return Err(at(field, "sidecars", format!("container name {c:?} appears twice in the pod (the workload's container is {:?})", w.name)));
+            }
+        }
         if !s.service_accounts.iter().any(|sa| sa.name == w.service_account && sa.namespace == w.namespace) {
             return Err(at(
                 format!("workload[{i}].service_account"),
@@ -884,6 +903,29 @@ mod tests {
         assert!(load_str(&format!("{base}cluster = \"team\"\n"), "x.toml", None).is_ok());
         let e = load_str(&format!("{base}cluster = \"team-004\"\n"), "x.toml", None).unwrap_err();
         assert_eq!(e.field, "workload[0].cluster");
+    }
+
+    #[test]
+    fn sidecars_default_to_none_and_must_be_unique_container_names() {
+        let base = "[scenario]\nname = \"x\"\nduration = \"1h\"\n[cluster]\nname = \"c\"\nnodes = 1\n\
+                    [[service_account]]\nname = \"a\"\n[[workload]]\nname = \"w\"\nservice_account = \"a\"\npods_per_node = 1\n";
+        let l = load_str(base, "x.toml", None).unwrap();
+        assert!(l.scenario.workloads[0].sidecars.is_empty());
+        let ok = format!("{base}sidecars = [\"log-shipper\"]\nannotations = {{ \"eks.amazonaws.com/skip-containers\" = \"log-shipper\" }}\n");
+        assert_eq!(load_str(&ok, "x.toml", None).unwrap().scenario.workloads[0].sidecars, ["log-shipper"]);
+        // (sidecars value, field named in the error)
+        let cases = [
+            ("[\"Log_Shipper\"]", "workload[0].sidecars[0]"),
+            ("[\"\"]", "workload[0].sidecars[0]"),
+            ("[\"log\", \"log\"]", "workload[0].sidecars[1]"),
+            ("[\"w\"]", "workload[0].sidecars[0]"),
+            ("\"log-shipper\"", "workload[0].sidecars"),
+        ];
+        for (value, field) in cases {
+            let e = load_str(&format!("{base}sidecars = {value}\n"), "x.toml", None).unwrap_err();
+            assert_eq!(e.field, field, "{value}: {e}");
+            assert_eq!(e.line, Some(13), "{value}: {e}");
+        }
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct CacheRules {
     pub entries_max: usize,
     pub credential_ttl_min: Duration,
     pub renewal_retry_interval: Duration,
+    /// Planted bug `AgentServesExpired` (false upstream): entries are never evicted for age (neither at
+    /// expiry by the sweep nor under the minimum TTL by a request), and [`CredentialCache::kept_expired`]
+    /// offers them when a fetch fails.
+    pub keep_expired: bool,
 }
 
 /// One cached set of credentials.
@@ -165,6 +169,11 @@ impl CredentialCache {
 
     /// The key of a request.
     pub fn key_for(&self, token: &str, who: &TokenIdentity) -> Result<String, String> {
+        if crate::runtime::bug(crate::bugs::Bug::AgentCacheByServiceAccount) {
+            // Planted bug: one entry per service account, so a second pod of it gets the first pod's
+            // credentials (session tags naming the first pod). Upstream keys by the token or pod UID.
+            return Ok(format!("{}/{}", who.namespace, who.service_account));
+        }
         match self.rules.key {
             CacheKey::Token => Ok(token.to_string()),
             CacheKey::PodUid if who.pod_uid.is_empty() => {
@@ -187,11 +196,14 @@ impl CredentialCache {
             return Lookup::Miss;
         }
         if !within_min_ttl(e.credentials.expiration, now, self.rules.credential_ttl_min).1 {
+            if self.rules.keep_expired {
+                return Lookup::Miss;
+            }
             let evicted = self.remove(key, EvictReason::MinTtl).expect("the entry was just found");
             return Lookup::TooOld(Box::new(evicted));
         }
-        if e.token != token {
-            // Only reachable with the pod-UID key: a different token for the same pod.
+        if e.token != token && key == e.who.pod_uid {
+            // A pod-UID key (with the token key, `key` is the token): a different token for the same pod.
             return Lookup::Miss;
         }
         Lookup::Hit { credentials: e.credentials.clone(), stale: e.renewal_failures > 0 }
@@ -294,8 +306,21 @@ impl CredentialCache {
         self.entries.values().map(|e| e.refresh_at.min(e.evict_at)).min()
     }
 
-    /// The sweep's eviction pass: every entry with `now > expiry`, in key order.
+    /// An entry kept past its minimum TTL or expiry, offered when a fetch fails: only with
+    /// [`CacheRules::keep_expired`] (a planted bug), else always `None`.
+    pub fn kept_expired(&self, key: &str) -> Option<AgentCredentials> {
+        if !self.rules.keep_expired {
+            return None;
+        }
+        self.entries.get(key).map(|e| e.credentials.clone())
+    }
+
+    /// The sweep's eviction pass: every entry with `now > expiry`, in key order (none with
+    /// [`CacheRules::keep_expired`]).
     pub fn evict_expired(&mut self, now: SystemTime) -> Vec<Evicted> {
+        if self.rules.keep_expired {
+            return Vec::new();
+        }
         let keys: Vec<String> = self.entries.iter().filter(|(_, e)| now > e.evict_at).map(|(k, _)| k.clone()).collect();
         keys.iter().filter_map(|k| self.remove(k, EvictReason::Expired)).collect()
     }

@@ -28,9 +28,11 @@
 //! Trace events:
 //! * `agent.started` {bind, cache}, `agent.stopped` {bind, error};
 //! * `agent.request` {pod, namespace, service_account, status, cache, error_code, ms}: one per reply
-//!   from a credential server. `cache` is `hit`, `stale` (a hit on an entry whose last renewal
+//!   from a credential server, with {access_key_id, expiration_s, pod_uid} of what was served on a 200.
+//!   `cache` is `hit`, `stale` (a hit on an entry whose last renewal
 //!   failed: stale credentials served while EKS Auth errs), `coalesced` (a hit after waiting for an
-//!   identical request in flight), `miss` (EKS Auth was called on the request path), or empty when
+//!   identical request in flight), `miss` (EKS Auth was called on the request path), `expired` (only
+//!   with the planted bug `agent-serves-expired`: expired credentials served after a failed fetch), or empty when
 //!   the cache played no part (cache disabled, or the request was refused before it). `pod`… come from
 //!   the token's unverified `kubernetes.io` claims (empty when refused before parsing). `error_code`
 //!   is the EKS Auth error code or transport code of a failure (`Unknown` for the agent's own
@@ -270,6 +272,9 @@ impl PodIdentityAgentConfig {
             entries_max: self.cache_entries_max,
             credential_ttl_min: self.credential_ttl_min,
             renewal_retry_interval: self.renewal_retry_interval,
+            // Planted bug (see `CacheRules::keep_expired`): upstream evicts at expiry and never serves
+            // credentials past it.
+            keep_expired: runtime::bug(crate::bugs::Bug::AgentServesExpired),
         }
     }
 }
@@ -362,6 +367,8 @@ struct Outcome {
     status: u16,
     cache: &'static str,
     code: String,
+    /// On a 200: the access key id and expiry (Unix s) of the credentials served.
+    served: Option<(String, u64)>,
     response: Response,
 }
 
@@ -391,27 +398,34 @@ impl CredentialServer {
         let t0 = Instant::now();
         let mut who = TokenIdentity::default();
         let out = self.reply(&req, &mut who).await;
-        runtime::record(
-            "agent.request",
-            fields![
-                "pod" => &who.pod,
-                "namespace" => &who.namespace,
-                "service_account" => &who.service_account,
-                "status" => u64::from(out.status),
-                "cache" => out.cache,
-                "error_code" => out.code,
-                "ms" => t0.elapsed().as_millis() as u64,
-            ],
-        );
+        let mut f = fields![
+            "pod" => &who.pod,
+            "namespace" => &who.namespace,
+            "service_account" => &who.service_account,
+            "status" => u64::from(out.status),
+            "cache" => out.cache,
+            "error_code" => out.code,
+            "ms" => t0.elapsed().as_millis() as u64,
+        ];
+        if let Some((akid, exp_s)) = out.served {
+            f.extend(fields!["access_key_id" => akid, "expiration_s" => exp_s, "pod_uid" => &who.pod_uid]);
+        }
+        runtime::record("agent.request", f);
         out.response
     }
 
     async fn reply(&self, req: &Request, who: &mut TokenIdentity) -> Outcome {
-        let refuse = |status: u16, message: &str| Outcome { status, cache: "", code: String::new(), response: go_error(status, message) };
+        let refuse = |status: u16, message: &str| Outcome { status, cache: "", code: String::new(), served: None, response: go_error(status, message) };
         // Go's server answers an HTTP/1.1 request without Host itself, before any handler.
         let Some(host) = req.headers().get(::http::header::HOST) else {
             let body = "400 Bad Request: missing required Host header";
-            return Outcome { status: 400, cache: "", code: String::new(), response: http::response(400, "text/plain; charset=utf-8", body) };
+            return Outcome {
+                status: 400,
+                cache: "",
+                code: String::new(),
+                served: None,
+                response: http::response(400, "text/plain; charset=utf-8", body),
+            };
         };
         let host = String::from_utf8_lossy(host.as_bytes()).into_owned();
         if req.uri().path() != validation::PATH_CREDENTIALS {
@@ -434,10 +448,16 @@ impl CredentialServer {
         };
         let (result, cache) = self.credentials(&token, who).await;
         match result {
-            Ok(c) => Outcome { status: 200, cache, code: String::new(), response: http::response(200, "application/json", c.to_json()) },
+            Ok(c) => Outcome {
+                status: 200,
+                cache,
+                code: String::new(),
+                served: Some((c.access_key_id.clone(), runtime::unix_s(c.expiration))),
+                response: http::response(200, "application/json", c.to_json()),
+            },
             Err(e) => {
                 let status = e.http_status();
-                Outcome { status, cache, code: e.code(), response: go_error(status, &e.body(self.cache.is_some())) }
+                Outcome { status, cache, code: e.code(), served: None, response: go_error(status, &e.body(self.cache.is_some())) }
             }
         }
     }
@@ -484,7 +504,13 @@ impl CredentialServer {
         let _unmark = Unmark { marks: &self.in_flight, token };
         let fetched = match self.eks_auth.assume_role_for_pod_identity(token, who, Purpose::Request).await {
             Ok(f) => f,
-            Err(e) => return (Err(e), "miss"),
+            Err(e) => {
+                // Only with the planted bug `AgentServesExpired` does the cache keep an expired entry.
+                if let Some(old) = cache.borrow().kept_expired(&key) {
+                    return (Ok(old), "expired");
+                }
+                return (Err(e), "miss");
+            }
         };
         let stored = cache.borrow_mut().store(&key, fetched.credentials.clone(), token, who, &fetched.association_id, runtime::now());
         match stored {

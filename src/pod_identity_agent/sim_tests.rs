@@ -841,3 +841,100 @@ fn every_sdk_profile_gets_credentials_from_the_agent() {
         assert_eq!(cache_labels(&events), ["miss"], "{sdk}");
     }
 }
+
+#[test]
+fn a_200_names_the_credentials_served_and_the_pod_uid() {
+    let fake = FakeEksAuth::new(Reply::Ok(SIX_HOURS));
+    let got = log();
+    let g = got.clone();
+    let token = pod_token("cart-1", "uid-1", 1);
+    let events = simulate(config(), &fake, Duration::from_secs(5), move || async move {
+        let r = get(&token).await;
+        g.borrow_mut().push(r);
+        let r = get("not-a-token").await;
+        g.borrow_mut().push(r);
+    });
+    let reqs = of_kind(&events, "agent.request");
+    assert_eq!(reqs.len(), 2);
+    let ok = reqs[0];
+    assert_eq!(ok.u64("status"), Some(200));
+    assert_eq!(ok.str("access_key_id"), got.borrow()[0].akid());
+    assert_eq!(ok.str("pod_uid"), "uid-1");
+    let exp = got.borrow()[0].json()["Expiration"].as_str().unwrap().to_string();
+    let exp_s = ok.u64("expiration_s").unwrap();
+    assert_eq!(Some(exp_s), crate::sdk::parse_timestamp(&exp).map(runtime::unix_s), "{exp}");
+    // A refusal carries none of them.
+    assert_ne!(reqs[1].u64("status"), Some(200));
+    assert!(reqs[1].fields.iter().all(|(k, _)| k != "access_key_id" && k != "pod_uid"));
+}
+
+#[test]
+fn planted_bug_cache_by_service_account_serves_one_pods_credentials_to_another_only_when_on() {
+    for (bug, shared) in [(false, false), (true, true)] {
+        for by_uid in [false, true] {
+            crate::runtime::install_controls(if bug { &[crate::bugs::Bug::AgentCacheByServiceAccount] } else { &[] });
+            let fake = FakeEksAuth::new(Reply::Ok(SIX_HOURS));
+            let got = log();
+            let g = got.clone();
+            let mut cfg = config();
+            cfg.cache_by_pod_uid = by_uid;
+            let events = simulate(cfg, &fake, Duration::from_secs(5), move || async move {
+                // Two pods of one service account (shop/cart) on the node.
+                for (pod, uid, serial) in [("cart-1", "uid-1", 1), ("cart-2", "uid-2", 2)] {
+                    let r = get(&pod_token(pod, uid, serial)).await;
+                    g.borrow_mut().push(r);
+                }
+            });
+            let ctx = format!("bug={bug} by_uid={by_uid}");
+            let got = got.borrow();
+            assert!(got.iter().all(|r| r.status == 200), "{ctx}: {got:?}");
+            assert_eq!(got[0].akid() == got[1].akid(), shared, "{ctx}");
+            assert_eq!(fake.calls(), if shared { 1 } else { 2 }, "{ctx}");
+            let reqs = of_kind(&events, "agent.request");
+            // The trace shows the leak: cart-2 was served the key issued for cart-1.
+            assert_eq!(reqs[1].str("pod"), "cart-2");
+            assert_eq!(reqs[1].str("pod_uid"), "uid-2");
+            assert_eq!(reqs[1].str("access_key_id") == reqs[0].str("access_key_id"), shared, "{ctx}");
+        }
+    }
+    crate::runtime::install_controls(&[]);
+}
+
+#[test]
+fn planted_bug_serves_expired_hands_out_expired_credentials_only_when_on() {
+    for bug in [false, true] {
+        crate::runtime::install_controls(if bug { &[crate::bugs::Bug::AgentServesExpired] } else { &[] });
+        let fake = FakeEksAuth::new(Reply::Ok(Duration::from_secs(20 * 60)));
+        let got = log();
+        let g = got.clone();
+        let f = fake.clone();
+        let token = pod_token("cart-1", "uid-1", 1);
+        let expired_at = Rc::new(Cell::new(false));
+        let e = expired_at.clone();
+        let events = simulate(config(), &fake, Duration::from_secs(3600), move || async move {
+            let r = get(&token).await;
+            g.borrow_mut().push(r);
+            // EKS Auth starts failing; the 20 min credentials run out.
+            f.set(Reply::Error(500, "InternalServerException"));
+            tokio::time::sleep(Duration::from_secs(25 * 60)).await;
+            let r = get(&token).await;
+            if r.status == 200 {
+                let exp = r.json()["Expiration"].as_str().unwrap_or_default().to_string();
+                e.set(crate::sdk::parse_timestamp(&exp).is_some_and(|t| t < runtime::now()));
+            }
+            g.borrow_mut().push(r);
+        });
+        let got = got.borrow();
+        assert_eq!(got[0].status, 200);
+        if bug {
+            assert_eq!((got[1].status, got[1].akid()), (200, got[0].akid()), "{got:?}");
+            assert!(expired_at.get(), "served credentials should be past their expiry");
+            assert_eq!(cache_labels(&events).last().map(String::as_str), Some("expired"));
+            assert!(of_kind(&events, "agent.cache_evict").is_empty());
+        } else {
+            assert_eq!(got[1].status, 500, "{got:?}");
+            assert_eq!(of_kind(&events, "agent.cache_evict")[0].str("reason"), "expired");
+        }
+    }
+    crate::runtime::install_controls(&[]);
+}

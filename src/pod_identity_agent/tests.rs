@@ -129,6 +129,7 @@ fn rules() -> CacheRules {
         entries_max: 3,
         credential_ttl_min: Duration::from_secs(15),
         renewal_retry_interval: Duration::from_secs(60),
+        keep_expired: false,
     }
 }
 

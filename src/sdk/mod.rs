@@ -92,6 +92,13 @@ impl CredentialsProvider {
 
     /// Credentials for the next API call: cached when the profile says so, else loaded.
     pub async fn credentials(&mut self) -> Result<Credentials, SdkError> {
+        if runtime::bug(crate::bugs::Bug::SdkIgnoresExpiry)
+            && let Some((c, _)) = &self.cached
+        {
+            // Planted bug: cached credentials are returned forever. Every real SDK asks its cache rule
+            // (`decide`, below) whether they are still usable, against their expiry.
+            return Ok(c.clone());
+        }
         let now = runtime::now();
         let decision = match &self.cached {
             None => CacheDecision::RefreshRequired,

@@ -294,3 +294,47 @@ fn unreachable_agent_is_a_transport_error_after_retries() {
         assert!(e.code.starts_with("connect_"), "{sdk}: {e:?}");
     }
 }
+
+#[test]
+fn planted_bug_sdk_ignores_expiry_keeps_expired_credentials_only_when_on() {
+    // (bug on, with a role ARN: web identity, else container) → loads and whether the second answer is
+    // the first, expired set.
+    for bug in [false, true] {
+        for web_identity in [false, true] {
+            for sdk in SDKS {
+                let bugs: &[crate::bugs::Bug] = if bug { &[crate::bugs::Bug::SdkIgnoresExpiry] } else { &[] };
+                runtime::install_controls(bugs);
+                let fakes = Fakes::new();
+                fakes.lifetime.set(Duration::from_secs(3600));
+                let fs = fs_with(&[(POD_TOKEN_FILE, "pod-identity-token"), (IRSA_TOKEN_FILE, "irsa-token")]);
+                let mut e = pod_identity_env();
+                if web_identity {
+                    e.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), IRSA_TOKEN_FILE.into());
+                    e.insert("AWS_ROLE_ARN".into(), "arn:aws:iam::111122223333:role/cart".into());
+                }
+                let out: Rc<RefCell<Vec<(String, bool)>>> = Default::default();
+                let o = out.clone();
+                simulate(&fakes, true, Duration::from_secs(3 * 3600), move || async move {
+                    let mut p = CredentialsProvider::new(SdkProfile::for_sdk(sdk), e, fs, "cart-1".into());
+                    for _ in 0..2 {
+                        let c = p.credentials().await.expect("credentials");
+                        o.borrow_mut().push((c.access_key_id.clone(), c.expiration <= runtime::now()));
+                        // Both fakes answer credentials valid for 1 h; the second use is past that.
+                        tokio::time::sleep(Duration::from_secs(3600 + 60)).await;
+                    }
+                });
+                let ctx = format!("{sdk} bug={bug} web_identity={web_identity}");
+                let loads = if web_identity { fakes.sts_calls.get() } else { fakes.agent_seen.borrow().len() };
+                assert_eq!(loads, if bug { 1 } else { 2 }, "{ctx}");
+                let out = out.borrow();
+                assert!(!out[0].1, "{ctx}: first set already expired");
+                // Second answer: expired (the first set again) only with the bug.
+                assert_eq!(out[1].1, bug, "{ctx}: {out:?}");
+                if bug {
+                    assert_eq!(out[1].0, out[0].0, "{ctx}");
+                }
+            }
+        }
+    }
+    runtime::install_controls(&[]);
+}

@@ -154,7 +154,10 @@ fn token_volume(pc: &PodPatchConfig) -> Volume {
 /// One container, as `addEnvToContainer` leaves it. Skipped containers come back unchanged.
 fn mutate_container(original: &Container, token_file: &str, pc: &PodPatchConfig, report: &mut ContainerReport) -> Container {
     let mut container = original.clone();
-    if pc.containers_to_skip.contains(&container.name) {
+    // Planted bug: with any `skip-containers` annotation, every container is treated as skipped (no
+    // env, no token mount). Upstream skips exactly the containers the annotation names.
+    let skip_all = !pc.containers_to_skip.is_empty() && crate::runtime::bug(crate::bugs::Bug::WebhookSkipDropsMount);
+    if skip_all || pc.containers_to_skip.contains(&container.name) {
         report.skipped.push(container.name.clone());
         return container;
     }

@@ -569,6 +569,45 @@ fn unparseable_skip_containers_skips_nothing() {
     }
 }
 
+/// Names of the containers of the patched pod that mount the token volume.
+fn mounting(p: &Pod, m: &Mutation, volume: &str) -> Vec<String> {
+    let patched = apply(p, m.patch.as_ref().expect("a patch")).unwrap();
+    let spec = patched.spec.unwrap();
+    spec.containers
+        .iter()
+        .filter(|c| c.volume_mounts.iter().flatten().any(|v| v.name == volume))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[test]
+fn planted_bug_skip_drops_mount_leaves_every_container_without_the_token_only_when_on() {
+    let p = pod(json!({
+        "metadata": {"name": "app", "namespace": "default", "annotations": {"eks.amazonaws.com/skip-containers": "log-shipper"}},
+        "spec": {"serviceAccountName": "default", "containers": [{"name": "app"}, {"name": "log-shipper"}]}
+    }));
+    let cases: [(&[crate::bugs::Bug], &[&str]); 2] =
+        [(&[], &["app"]), (&[crate::bugs::Bug::WebhookSkipDropsMount], &[])];
+    for (bugs, want) in cases {
+        crate::runtime::install_controls(bugs);
+        for (sa_, assoc_, volume) in [
+            (Some(irsa_sa()), None, config::IRSA_VOLUME_NAME),
+            (None, Some(assoc()), "eks-pod-identity-token"),
+        ] {
+            let m = mutate(&WebhookConfig::default(), &p, sa_.as_ref(), assoc_.as_ref(), &mut Counting::new(1)).unwrap();
+            assert_eq!(mounting(&p, &m, volume), want, "bugs {bugs:?}, volume {volume}");
+            let app_env = env_of(&apply(&p, m.patch.as_ref().unwrap()).unwrap(), 0);
+            assert_eq!(app_env.is_empty(), want.is_empty(), "bugs {bugs:?}: {app_env:?}");
+        }
+    }
+    // Without the annotation the bug changes nothing.
+    crate::runtime::install_controls(&[crate::bugs::Bug::WebhookSkipDropsMount]);
+    let plain = simple_pod();
+    let m = mutate(&WebhookConfig::default(), &plain, Some(&irsa_sa()), None, &mut Counting::new(1)).unwrap();
+    assert_eq!(mounting(&plain, &m, config::IRSA_VOLUME_NAME), ["app"]);
+    crate::runtime::install_controls(&[]);
+}
+
 #[test]
 fn pod_identity_early_exit_leaves_container_untouched() {
     let container = json!({
