@@ -186,9 +186,13 @@ impl Kubelet {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 let key = (ns.clone(), name.clone());
                 if pod.metadata.deletion_timestamp.is_some() {
-                    // The node forgets the pod. Its containers are not stopped (a modelling gap kept
-                    // as it was: a deleted pod's workload runs on with the token it last had).
-                    me.config.node_state.borrow_mut().pods.remove(&key);
+                    // The node forgets the pod and stops its containers. A real kubelet sends SIGTERM
+                    // and kills after the grace period (30 s by default); the workloads here exit on
+                    // SIGTERM, so they stop at once.
+                    let running = me.config.node_state.borrow_mut().pods.remove(&key);
+                    for c in running.into_iter().flat_map(|p| p.containers) {
+                        c.abort();
+                    }
                     if let Some((_, task)) = pods.remove(&key) {
                         task.abort();
                         runtime::record("kubelet.pod_stopped", fields!["namespace" => ns, "pod" => name]);
