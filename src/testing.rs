@@ -24,27 +24,45 @@ where
 {
     runtime::install_controls(&[]);
     runtime::set_service_fault(host, fault);
+    let url = url.to_owned();
+    let out = run_script(host, serve, move || async move {
+        let http = HttpClient::new();
+        let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) };
+        let mut answers = Vec::new();
+        for req in requests {
+            answers.push(http.send(&url, req, t).await.expect("the service answers"));
+        }
+        answers
+    });
+    runtime::install_controls(&[]);
+    out
+}
+
+/// Serves `serve` on `host`, runs `script` on a client host (after 10 ms, so the service is
+/// listening), and returns its result and the trace. Simulated time runs until the script ends.
+pub(crate) fn run_script<F, Fut, S, SFut, T>(host: &str, serve: F, script: S) -> (T, Vec<sim::Event>)
+where
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+    S: FnOnce() -> SFut + 'static,
+    SFut: Future<Output = T> + 'static,
+    T: 'static,
+{
     let mut world = sim::Sim::new(sim::SimConfig::new(7));
     let h = world.add_host(host);
     world.add_software(h, serve);
-    let out: Rc<RefCell<Option<Vec<Response>>>> = Rc::new(RefCell::new(None));
-    let requests = Rc::new(RefCell::new(Some(requests)));
+    let out: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
+    let script = Rc::new(RefCell::new(Some(script)));
     let client = world.add_host("client-1");
     {
-        let (out, url) = (out.clone(), url.to_owned());
+        let out = out.clone();
         world.add_software(client, move || {
-            let (requests, out, url) = (requests.borrow_mut().take(), out.clone(), url.clone());
+            let (script, out) = (script.borrow_mut().take(), out.clone());
             async move {
-                let Some(requests) = requests else { return };
-                // Let the service bind its port first.
+                let Some(script) = script else { return };
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                let http = HttpClient::new();
-                let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) };
-                let mut answers = Vec::new();
-                for req in requests {
-                    answers.push(http.send(&url, req, t).await.expect("the service answers"));
-                }
-                *out.borrow_mut() = Some(answers);
+                let v = script().await;
+                *out.borrow_mut() = Some(v);
             }
         });
     }
@@ -54,9 +72,8 @@ where
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    runtime::install_controls(&[]);
-    let answers = out.borrow_mut().take().expect("the client finished");
-    (answers, world.take_events())
+    let v = out.borrow_mut().take().expect("the script finished");
+    (v, world.take_events())
 }
 
 /// The body of a response as text.
