@@ -12,6 +12,19 @@
 //! which answers with every pod of that node changed after `RV` (deleted ones carry a
 //! `deletionTimestamp`), or waits up to `timeoutSeconds`. It stands in for a watch stream; what a kubelet
 //! sees is the same sequence of pod states.
+//!
+//! **Key rotation.** The signing key lives in a [`SigningKeys`] ring shared with the composition root:
+//! [`SigningKeys::rotate`] makes a new key sign from then on while `/openid/v1/jwks` keeps serving the old
+//! one for an overlap, as `--service-account-key-file` may list several keys during a rotation
+//! (`sdk.md` §2: EKS rotates its signing key every seven days). The old key leaves the JWKS by itself
+//! when the overlap ends: the ring compares the simulated time with the end at every JWKS request and
+//! token signing (no timer, no polling), and records `apiserver.signing_key_removed` the first time it
+//! sees it gone.
+//!
+//! **Faults.** Under a service fault ([`runtime::refuse_request`]) every request is refused first with a
+//! `metav1.Status`: `429 TooManyRequests` (what kube-apiserver's max-in-flight and priority-and-fairness
+//! filters answer, with `Retry-After: 1`) or `503 ServiceUnavailable`, and `apiserver.request_refused`
+//! {method, path, code, http_status} is recorded.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -62,6 +75,69 @@ impl ApiServerConfig {
     }
 }
 
+/// The API server's service-account signing keys: the one that signs now, and the previous one while
+/// its overlap lasts. A cheap clone: every clone is the same ring (the composition root keeps one to
+/// rotate keys; the API server process reads it, across restarts).
+#[derive(Clone)]
+pub struct SigningKeys(Rc<RefCell<KeyRing>>);
+
+struct KeyRing {
+    current: Rc<SigningKey>,
+    /// The previous key and the simulated time (since start) until which the JWKS still lists it.
+    previous: Option<(Rc<SigningKey>, Duration)>,
+}
+
+impl SigningKeys {
+    /// A ring with one key.
+    pub fn new(key: SigningKey) -> SigningKeys {
+        SigningKeys(Rc::new(RefCell::new(KeyRing { current: Rc::new(key), previous: None })))
+    }
+
+    /// From now on tokens are signed with `new`; the JWKS serves the old and the new key until
+    /// `now + overlap`, then only `new`. A previous key still in its overlap is dropped at once (the
+    /// ring keeps two keys). Records `apiserver.signing_key` {kid_new, kid_old, overlap_s} on the
+    /// calling host.
+    pub fn rotate(&self, new: SigningKey, overlap: Duration) {
+        let until = runtime::elapsed() + overlap;
+        let mut ring = self.0.borrow_mut();
+        let old = std::mem::replace(&mut ring.current, Rc::new(new));
+        runtime::record(
+            "apiserver.signing_key",
+            fields!["kid_new" => ring.current.kid(), "kid_old" => old.kid(), "overlap_s" => overlap.as_secs()],
+        );
+        ring.previous = Some((old, until));
+    }
+
+    /// The key that signs now.
+    pub fn current(&self) -> Rc<SigningKey> {
+        self.prune();
+        self.0.borrow().current.clone()
+    }
+
+    /// The public keys the JWKS serves now: the current one first, then the previous one in its overlap.
+    pub fn jwks(&self) -> crate::jwt::Jwks {
+        self.prune();
+        let ring = self.0.borrow();
+        let mut keys = vec![ring.current.jwk()];
+        if let Some((old, _)) = &ring.previous {
+            keys.push(old.jwk());
+        }
+        crate::jwt::Jwks { keys }
+    }
+
+    /// Drops the previous key once its overlap has ended, recording `apiserver.signing_key_removed`.
+    fn prune(&self) {
+        let now = runtime::elapsed();
+        let mut ring = self.0.borrow_mut();
+        if let Some((old, until)) = &ring.previous
+            && now >= *until
+        {
+            runtime::record("apiserver.signing_key_removed", fields!["kid" => old.kid()]);
+            ring.previous = None;
+        }
+    }
+}
+
 /// What survives an API server restart: etcd and the signing key on disk.
 pub struct ApiServerStore {
     service_accounts: BTreeMap<(String, String), ServiceAccount>,
@@ -88,7 +164,7 @@ impl ApiServerStore {
 /// The API server process.
 pub struct ApiServer {
     config: ApiServerConfig,
-    key: Rc<SigningKey>,
+    keys: SigningKeys,
     store: Rc<RefCell<ApiServerStore>>,
     changed: Rc<tokio::sync::Notify>,
     client: HttpClient,
@@ -96,9 +172,9 @@ pub struct ApiServer {
 
 impl ApiServer {
     /// Runs the API server on this host until the host stops.
-    pub async fn run(config: ApiServerConfig, key: Rc<SigningKey>, store: Rc<RefCell<ApiServerStore>>) {
+    pub async fn run(config: ApiServerConfig, keys: SigningKeys, store: Rc<RefCell<ApiServerStore>>) {
         let port = config.port;
-        let server = Rc::new(ApiServer { config, key, store, changed: Rc::new(tokio::sync::Notify::new()), client: HttpClient::new() });
+        let server = Rc::new(ApiServer { config, keys, store, changed: Rc::new(tokio::sync::Notify::new()), client: HttpClient::new() });
         let e = http::serve(&port.to_string(), move |req| {
             let server = server.clone();
             async move { server.handle(req).await }
@@ -111,8 +187,27 @@ impl ApiServer {
         let path = req.uri().path().to_string();
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let method = req.method().clone();
+        if let Some(refusal) = runtime::refuse_request() {
+            let (code, reason, message) = match refusal {
+                runtime::Refusal::Throttled => {
+                    (429, "TooManyRequests", "Too many requests, please try again later.")
+                }
+                runtime::Refusal::Unavailable => (503, "ServiceUnavailable", "the server is currently unable to handle the request"),
+            };
+            runtime::record(
+                "apiserver.request_refused",
+                fields!["method" => method.as_str(), "path" => &path, "outcome" => "error", "code" => reason, "http_status" => u64::from(code)],
+            );
+            let mut resp = status(code, reason, message);
+            if code == 429
+                && let Ok(v) = http::header_value("1")
+            {
+                resp.headers_mut().insert(::http::header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
         match (method.as_str(), segs.as_slice()) {
-            ("GET", ["openid", "v1", "jwks"]) => http::json(200, &json!({ "keys": [self.key.jwk()] })),
+            ("GET", ["openid", "v1", "jwks"]) => http::json(200, &self.keys.jwks()),
             ("GET", [".well-known", "openid-configuration"]) => {
                 http::json(200, &crate::jwt::OidcDiscovery::for_issuer(&self.config.issuer))
             }
@@ -196,6 +291,7 @@ impl ApiServer {
         pod.metadata.resource_version = Some(rv.to_string());
         pod.metadata.creation_timestamp = Some(k8s_time(runtime::now()));
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        let shape = PodShape::of(&pod);
         {
             let mut s = self.store.borrow_mut();
             s.pods.insert((ns.to_string(), name.clone()), pod.clone());
@@ -204,7 +300,17 @@ impl ApiServer {
         self.changed.notify_waiters();
         runtime::record(
             "apiserver.pod_created",
-            fields!["namespace" => ns, "pod" => name, "node" => node, "admission_ms" => admission_ms],
+            fields![
+                "namespace" => ns,
+                "pod" => name,
+                "node" => node,
+                "admission_ms" => admission_ms,
+                "service_account" => sa_name,
+                "containers" => shape.containers,
+                "token_mounted" => shape.token_mounted,
+                "skip_containers" => shape.skip_containers,
+                "uid" => pod.metadata.uid.clone().unwrap_or_default(),
+            ],
         );
         http::json(201, &pod)
     }
@@ -423,7 +529,7 @@ impl ApiServer {
             "sub": format!("system:serviceaccount:{ns}:{sa_name}"),
         });
         drop(s);
-        let token = self.key.sign(&claims);
+        let token = self.keys.current().sign(&claims);
         let pod_name = pod_claim.as_ref().and_then(|p| p["name"].as_str()).unwrap_or("").to_string();
         runtime::record(
             "apiserver.token_issued",
@@ -437,6 +543,43 @@ impl ApiServer {
         out.metadata.namespace = Some(ns.to_string());
         out.metadata.name = Some(sa_name.to_string());
         http::json(201, &out)
+    }
+}
+
+/// The names of projected token volumes the webhook adds: IRSA's and Pod Identity's.
+const TOKEN_VOLUMES: [&str; 2] = ["aws-iam-token", "eks-pod-identity-token"];
+
+/// What `apiserver.pod_created` says about an admitted pod's containers.
+struct PodShape {
+    /// Container names (init containers first, as the pod lists them), joined by `,`.
+    containers: String,
+    /// Names of the containers that mount a projected token volume, joined by `,`.
+    token_mounted: String,
+    /// The `eks.amazonaws.com/skip-containers` annotation, "" if none.
+    skip_containers: String,
+}
+
+impl PodShape {
+    fn of(pod: &Pod) -> PodShape {
+        let mut containers = Vec::new();
+        let mut mounted = Vec::new();
+        if let Some(spec) = &pod.spec {
+            for c in spec.init_containers.iter().flatten().chain(spec.containers.iter()) {
+                containers.push(c.name.clone());
+                let mounts_token =
+                    c.volume_mounts.iter().flatten().any(|m| TOKEN_VOLUMES.contains(&m.name.as_str()));
+                if mounts_token {
+                    mounted.push(c.name.clone());
+                }
+            }
+        }
+        let skip_containers = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("eks.amazonaws.com/skip-containers").cloned())
+            .unwrap_or_default();
+        PodShape { containers: containers.join(","), token_mounted: mounted.join(","), skip_containers }
     }
 }
 
@@ -485,4 +628,122 @@ pub fn node_uid(name: &str) -> String {
     b[..8].copy_from_slice(&s.to_le_bytes());
     b[8..].copy_from_slice(&s.rotate_left(17).to_le_bytes());
     uuid_from_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ServiceFault;
+    use crate::testing::{ask, run_script, text};
+
+    const HOST: &str = "apiserver.demo";
+    const ISSUER: &str = "https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B716D3041E";
+
+    fn serve(keys: SigningKeys) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        let store = ApiServerStore::new();
+        move || Box::pin(ApiServer::run(ApiServerConfig::new(ISSUER.into()), keys.clone(), store.clone()))
+    }
+
+    fn get(path: &str) -> Request {
+        ::http::Request::get(path).body(Bytes::new()).unwrap()
+    }
+
+    #[test]
+    fn faults_answer_status_errors_and_healthy_is_unchanged() {
+        let cases = [
+            (ServiceFault::Outage, 503, "ServiceUnavailable"),
+            (ServiceFault::Throttle { rate: 1.0 }, 429, "TooManyRequests"),
+            (ServiceFault::Healthy, 200, ""),
+        ];
+        for (fault, code, reason) in cases {
+            let keys = SigningKeys::new(SigningKey::generate(21));
+            let (answers, events) = ask(HOST, fault, serve(keys), &format!("https://{HOST}/openid/v1/jwks"), vec![get("/")]);
+            let r = &answers[0];
+            assert_eq!(r.status().as_u16(), code, "{fault:?}");
+            let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            let refused = events.iter().filter(|e| e.kind == "apiserver.request_refused").count();
+            if code == 200 {
+                assert_eq!(v["keys"].as_array().map(Vec::len), Some(1), "{v}");
+                assert_eq!(refused, 0);
+            } else {
+                assert_eq!((v["kind"].as_str(), v["status"].as_str()), (Some("Status"), Some("Failure")), "{v}");
+                assert_eq!((v["reason"].as_str(), v["code"].as_u64()), (Some(reason), Some(u64::from(code))), "{}", text(r));
+                assert_eq!(r.headers().contains_key(::http::header::RETRY_AFTER), code == 429);
+                let e = events.iter().find(|e| e.kind == "apiserver.request_refused").unwrap();
+                assert_eq!((e.str("code"), e.u64("http_status")), (reason, Some(u64::from(code))));
+            }
+        }
+    }
+
+    #[test]
+    fn rotation_signs_with_the_new_key_and_serves_both_during_the_overlap_only() {
+        let (a, b) = (SigningKey::generate(21), SigningKey::generate(22));
+        let (kid_a, kid_b) = (a.kid().to_owned(), b.kid().to_owned());
+        assert_ne!(kid_a, kid_b, "kid is derived from the public key");
+        let keys = SigningKeys::new(a);
+        let ring = keys.clone();
+        let base = format!("https://{HOST}");
+        let ((before, during, after, t1, t2), events) = run_script(HOST, serve(keys), move || async move {
+            let http = HttpClient::new();
+            let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(30) };
+            let jwks_kids = || async {
+                let r = http.get(&format!("{base}/openid/v1/jwks"), &[], t).await.unwrap();
+                let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+                v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            };
+            let token_kid = || async {
+                let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": ["sts.amazonaws.com"]}});
+                let url = format!("{base}/api/v1/namespaces/payments/serviceaccounts/checkout/token");
+                let r = http.post(&url, "application/json", body.to_string(), t).await.unwrap();
+                let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+                let token = v["status"]["token"].as_str().unwrap().to_owned();
+                crate::jwt::decode_unverified(&token).unwrap().0.kid.unwrap()
+            };
+            let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "checkout"}});
+            let url = format!("{base}/api/v1/namespaces/payments/serviceaccounts");
+            assert_eq!(http.post(&url, "application/json", sa.to_string(), t).await.unwrap().status(), 201);
+            let t1 = token_kid().await;
+            let before = jwks_kids().await;
+            ring.rotate(b, Duration::from_secs(600));
+            let t2 = token_kid().await;
+            let during = jwks_kids().await;
+            tokio::time::sleep(Duration::from_secs(601)).await;
+            let after = jwks_kids().await;
+            let _ = jwks_kids().await;
+            (before, during, after, t1, t2)
+        });
+        assert_eq!((t1, t2), (kid_a.clone(), kid_b.clone()), "new tokens carry the new kid");
+        assert_eq!(before, vec![kid_a.clone()]);
+        assert_eq!(during, vec![kid_b.clone(), kid_a.clone()]);
+        assert_eq!(after, vec![kid_b.clone()]);
+        let rotated: Vec<_> = events.iter().filter(|e| e.kind == "apiserver.signing_key").collect();
+        assert_eq!(rotated.len(), 1);
+        assert_eq!((rotated[0].str("kid_new"), rotated[0].str("kid_old")), (kid_b.as_str(), kid_a.as_str()));
+        assert_eq!(rotated[0].u64("overlap_s"), Some(600));
+        let removed: Vec<_> = events.iter().filter(|e| e.kind == "apiserver.signing_key_removed").collect();
+        assert_eq!(removed.len(), 1, "recorded once, when first observed");
+        assert_eq!(removed[0].str("kid"), kid_a);
+    }
+
+    #[test]
+    fn pod_created_names_containers_token_mounts_and_skip_annotation() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "annotations": {"eks.amazonaws.com/skip-containers": "sidecar"}},
+            "spec": {
+                "initContainers": [{"name": "init", "volumeMounts": [{"name": "aws-iam-token", "mountPath": "/t"}]}],
+                "containers": [
+                    {"name": "app", "volumeMounts": [{"name": "eks-pod-identity-token", "mountPath": "/t"}]},
+                    {"name": "sidecar", "volumeMounts": [{"name": "data", "mountPath": "/d"}]},
+                    {"name": "bare"}
+                ]
+            }
+        }))
+        .unwrap();
+        let s = PodShape::of(&pod);
+        assert_eq!(s.containers, "init,app,sidecar,bare");
+        assert_eq!(s.token_mounted, "init,app");
+        assert_eq!(s.skip_containers, "sidecar");
+        let empty = PodShape::of(&Pod::default());
+        assert_eq!((empty.containers.as_str(), empty.token_mounted.as_str(), empty.skip_containers.as_str()), ("", "", ""));
+    }
 }

@@ -289,7 +289,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
 
     // Clusters: API server, webhook, nodes (kubelet + agent).
     for c in &clusters {
-        let key = Rc::new(SigningKey::generate(sim::derive_seed(opts.seed, &format!("sa-signer/{}", c.name))));
+        let key = crate::api_server::SigningKeys::new(SigningKey::generate(sim::derive_seed(opts.seed, &format!("sa-signer/{}", c.name))));
         let store = ApiServerStore::new();
         let mut api_cfg = ApiServerConfig::new(c.issuer.clone());
         api_cfg.webhook_url = Some(format!("https://{}/mutate", c.webhook_host));

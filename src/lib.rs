@@ -41,4 +41,6 @@ pub mod sdk;
 pub mod sigv4;
 pub mod sts;
 pub mod summary;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod webhook;

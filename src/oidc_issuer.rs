@@ -11,6 +11,10 @@
 //! cached for `upstream_cache`, so a key rotation on the API server reaches the issuer the way it would
 //! reach a real mirror. Responses carry `Cache-Control: max-age=<jwks_max_age_s>` (the value EKS sends is
 //! not documented: a parameter).
+//!
+//! The real issuer is S3/CloudFront-hosted: under a service fault (`runtime::refuse_request`) it answers a
+//! plain `503 Service Unavailable` (text, no AWS error body) for a throttle and an outage alike, and
+//! records `oidc.request_refused` {cluster, path, outcome, code, http_status}.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -74,6 +78,19 @@ impl OidcIssuer {
         let Some(cluster) = cluster else {
             return http::response(404, "text/plain", "Not Found");
         };
+        // The issuer is a static site behind S3 and CloudFront: under a fault (throttle or outage) it
+        // answers a plain 503 with no AWS error body, as a CDN edge does.
+        if let Some(refusal) = runtime::refuse_request() {
+            let code = match refusal {
+                runtime::Refusal::Throttled => "SlowDown",
+                runtime::Refusal::Unavailable => "ServiceUnavailable",
+            };
+            runtime::record(
+                "oidc.request_refused",
+                fields!["cluster" => &cluster.id, "path" => &path, "outcome" => "error", "code" => code, "http_status" => 503u64],
+            );
+            return http::response(503, "text/plain", "Service Unavailable");
+        }
         let max_age = format!("max-age={}", self.config.jwks_max_age_s);
         let mut resp = match &segs[2..] {
             [".well-known", "openid-configuration"] => {
@@ -115,5 +132,44 @@ impl OidcIssuer {
         let body = resp.into_body();
         self.cache.borrow_mut().insert(c.id.clone(), (body.clone(), Instant::now()));
         Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ServiceFault;
+    use crate::testing::{ask, text};
+
+    const HOST: &str = "oidc.eks.us-west-2.amazonaws.com";
+    const ID: &str = "EXAMPLED539D4633E53DE1B716D3041E";
+
+    #[test]
+    fn faults_answer_a_plain_503_and_healthy_is_unchanged() {
+        let cases = [(ServiceFault::Outage, 503), (ServiceFault::Throttle { rate: 1.0 }, 503), (ServiceFault::Healthy, 200)];
+        for (fault, status) in cases {
+            let config = OidcIssuerConfig {
+                clusters: vec![IssuedCluster {
+                    id: ID.into(),
+                    issuer: format!("https://{HOST}/id/{ID}"),
+                    apiserver_jwks_url: "https://apiserver.demo/openid/v1/jwks".into(),
+                }],
+                upstream_cache: Duration::from_secs(60),
+                jwks_max_age_s: 3600,
+            };
+            let get = ::http::Request::get("/").body(Bytes::new()).unwrap();
+            let url = format!("https://{HOST}/id/{ID}/.well-known/openid-configuration");
+            let (answers, events) = ask(HOST, fault, move || OidcIssuer::run(config.clone()), &url, vec![get]);
+            let r = &answers[0];
+            assert_eq!(r.status().as_u16(), status, "{fault:?}");
+            let refused = events.iter().filter(|e| e.kind == "oidc.request_refused").count();
+            if status == 503 {
+                assert_eq!(text(r), "Service Unavailable");
+                assert_eq!(refused, 1);
+            } else {
+                assert!(text(r).contains("jwks_uri"), "{}", text(r));
+                assert_eq!(refused, 0);
+            }
+        }
     }
 }

@@ -1132,3 +1132,103 @@ fn registry_enforces_iam_rules() {
         Err(RegistryError::InvalidInput(_))
     ));
 }
+
+// ----------------------------------------------------------------------------------------------
+// Trace contract and planted bugs.
+
+/// The fields of every `credentials.issued` event.
+fn issued(w: &World) -> Vec<BTreeMap<String, String>> {
+    w.env
+        .events
+        .borrow()
+        .iter()
+        .filter(|(k, _)| k == "credentials.issued")
+        .map(|(_, f)| f.iter().cloned().collect())
+        .collect()
+}
+
+#[test]
+fn credentials_issued_carries_the_token_fields() {
+    let w = world();
+    let c = claims_at(w.env.now_s());
+    let resp = call(&w, awrwi(&key_a().sign(&c), &[]));
+    assert_eq!(resp.status(), StatusCode::OK);
+    let events = issued(&w);
+    assert_eq!(events.len(), 1);
+    let f = &events[0];
+    assert_eq!(f["api"], "AssumeRoleWithWebIdentity");
+    assert!(f["access_key_id"].starts_with("ASIA"));
+    assert!(body(&resp).contains(&f["access_key_id"]));
+    assert_eq!(f["role_arn"], ROLE_ARN);
+    assert_eq!(f["expiration_s"], (T0 + 3600).to_string(), "DurationSeconds defaults to 1 h");
+    assert_eq!(f["tags"], "");
+    assert_eq!(f["token_iss"], ISSUER);
+    assert_eq!(f["token_aud"], "sts.amazonaws.com");
+    assert_eq!(f["token_exp_s"], c.exp.to_string());
+    assert_eq!(f["token_sub"], SUB);
+    assert_eq!(f["allowed_aud"], "sts.amazonaws.com");
+    // A failed call issues nothing.
+    let mut bad = claims_at(w.env.now_s());
+    bad.aud = vec!["pods.eks.amazonaws.com".into()];
+    assert_eq!(call(&w, awrwi(&key_a().sign(&bad), &[])).status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issued(&w).len(), 1);
+}
+
+#[test]
+fn bug_sts_skips_aud_issues_for_a_wrong_audience() {
+    for bug_on in [false, true] {
+        let bugs: &[credsim::bugs::Bug] = if bug_on { &[credsim::bugs::Bug::StsSkipsAud] } else { &[] };
+        credsim::runtime::install_controls(bugs);
+        let w = world();
+        // A role whose trust policy checks only the subject, as many hand-written ones do.
+        let only_sub = format!(
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
+              "Principal": {{"Federated": "arn:aws:iam::{ACCT}:oidc-provider/{HOST_PATH}"}},
+              "Action": "sts:AssumeRoleWithWebIdentity",
+              "Condition": {{"StringEquals": {{"{HOST_PATH}:sub": "{SUB}"}}}}}}]}}"#
+        );
+        w.sts.create_role("sub-only", &only_sub, 3600).unwrap();
+        let mut c = claims_at(w.env.now_s());
+        c.aud = vec!["pods.eks.amazonaws.com".into()];
+        let req = awrwi(&key_a().sign(&c), &[("RoleArn", "arn:aws:iam::111122223333:role/sub-only")]);
+        let resp = call(&w, req);
+        if bug_on {
+            assert_eq!(resp.status(), StatusCode::OK, "{}", body(&resp));
+            let f = &issued(&w)[0];
+            assert_eq!((f["token_aud"].as_str(), f["allowed_aud"].as_str()), ("pods.eks.amazonaws.com", "sts.amazonaws.com"));
+        } else {
+            let m = assert_error(&resp, StatusCode::BAD_REQUEST, "InvalidIdentityToken");
+            assert_eq!(m, "Incorrect token audience");
+            assert!(issued(&w).is_empty());
+        }
+    }
+    credsim::runtime::install_controls(&[]);
+}
+
+#[test]
+fn bug_jwks_no_refetch_refuses_a_rotated_key_until_the_cache_expires() {
+    for bug_on in [false, true] {
+        let bugs: &[credsim::bugs::Bug] = if bug_on { &[credsim::bugs::Bug::JwksNoRefetch] } else { &[] };
+        credsim::runtime::install_controls(bugs);
+        let w = world();
+        // Warm the cache with key A, then the issuer rotates in key B.
+        assert_eq!(call(&w, awrwi(&token(&w), &[])).status(), StatusCode::OK);
+        w.env.serve_issuer(&[key_a(), key_b()], None);
+        w.env.advance(60);
+        let tb = key_b().sign(&claims_at(w.env.now_s()));
+        let resp = call(&w, awrwi(&tb, &[]));
+        if bug_on {
+            assert_error(&resp, StatusCode::BAD_REQUEST, "InvalidIdentityToken");
+            assert_eq!(w.env.jwks_fetches(), 1, "no refetch on the unknown kid");
+            // The cache TTL (3600 s by default) still expires and refetches.
+            w.env.advance(3600);
+            let tb = key_b().sign(&claims_at(w.env.now_s()));
+            assert_eq!(call(&w, awrwi(&tb, &[])).status(), StatusCode::OK);
+            assert_eq!(w.env.jwks_fetches(), 2);
+        } else {
+            assert_eq!(resp.status(), StatusCode::OK, "{}", body(&resp));
+            assert_eq!(w.env.jwks_fetches(), 2, "one refetch on the unknown kid");
+        }
+    }
+    credsim::runtime::install_controls(&[]);
+}

@@ -550,3 +550,37 @@ fn source_identity_is_set_once_and_inherited() {
     let c = creds_of(&resp);
     assert_eq!(lookup(&w, &c.akid).1.unwrap().source_identity.as_deref(), Some("alice"));
 }
+
+// ----------------------------------------------------------------------------------------------
+// Trace contract.
+
+#[test]
+fn credentials_issued_carries_the_session_tags_sorted_by_key() {
+    let w = world();
+    let c = pod_session(&w);
+    let events = w.env.events.borrow();
+    let issued: Vec<BTreeMap<String, String>> = events
+        .iter()
+        .filter(|(k, _)| k == "credentials.issued")
+        .map(|(_, f)| f.iter().cloned().collect())
+        .collect();
+    assert_eq!(issued.len(), 1, "one event per issued session");
+    let f = &issued[0];
+    assert_eq!(f["api"], "AssumeRole");
+    assert_eq!(f["access_key_id"], c.akid);
+    assert_eq!(f["role_arn"], POD_ROLE, "the role's ARN, not the assumed-role ARN");
+    // 6 h after T0, on the true clock (the fake has no skew).
+    assert_eq!(f["expiration_s"], (T0 + 21600).to_string());
+    assert_eq!(
+        f["tags"],
+        format!(
+            "eks-cluster-arn={CLUSTER_ARN},eks-cluster-name=demo,kubernetes-namespace=payments,\
+             kubernetes-pod-name=checkout-6d9f-abcde,kubernetes-pod-uid=0b5f3a1e-8c7d-4e2f-9a6b-1c3d5e7f9a0b,\
+             kubernetes-service-account=checkout"
+        )
+    );
+    assert!(!f.contains_key("token_aud"), "AssumeRole has no token");
+    for v in f.values() {
+        assert!(!v.contains(&c.secret) && !v.contains(&c.token));
+    }
+}

@@ -40,7 +40,14 @@
 //! Trace events: `eks_api.request` {operation, cluster, namespace, service_account, association_id,
 //! outcome (`ok`/`error`), error_code, http_status, request_id}, `eks_api.propagated` {cluster,
 //! association_id, change (`created`/`updated`/`deleted`), namespace, service_account, delay_ms}, and
-//! `eks_api.stopped`. No secrets pass through this actor.
+//! `eks_api.association` {op (`create`/`update`/`delete`), cluster, namespace, service_account,
+//! association_id, role_arn ("" on delete)} on every change that succeeds, and `eks_api.stopped`. No
+//! secrets pass through this actor.
+//!
+//! **Faults.** Under a service fault (`runtime::refuse_request`) every request but the simulator-only
+//! view is refused first: an outage is the model's `ServerException` (500); a throttle is
+//! `ThrottlingException` (429), which the trimmed EKS model does not list (\[unk\]: the common AWS
+//! throttling error, with the status restJson1 services use for it).
 
 pub mod config;
 pub mod model;
@@ -189,7 +196,13 @@ fn handle(cfg: &EksApiConfig, state: &RefCell<EksApiState>, changed: &Notify, re
     let request_id = runtime::with_rng(wire::request_id);
     let now = now_ms();
     let mut fields: Vec<(&str, FieldValue)> = vec![("operation", route.operation().into())];
+    let refusal = runtime::refuse_request();
     let result: Result<serde_json::Value, EksError> = match &route {
+        // Under a service fault the request is refused before any work (see `EksError::throttling`).
+        _ if refusal.is_some() => Err(match refusal {
+            Some(runtime::Refusal::Throttled) => EksError::throttling(),
+            _ => EksError::server_unavailable(),
+        }),
         Route::Create(cluster) => {
             fields.push(("cluster", cluster.into()));
             validate::create(req.body(), cfg).and_then(|r| {
@@ -239,8 +252,28 @@ fn handle(cfg: &EksApiConfig, state: &RefCell<EksApiState>, changed: &Notify, re
         }
         Route::Internal(_) | Route::Unknown => Err(EksError::unknown_operation()),
     };
-    if matches!(route, Route::Create(_) | Route::Update(..) | Route::Delete(..)) && result.is_ok() {
+    if matches!(route, Route::Create(_) | Route::Update(..) | Route::Delete(..))
+        && let Ok(body) = &result
+    {
         changed.notify_one();
+        let a = &body["association"];
+        let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+        let (op, role_arn) = match route {
+            Route::Create(_) => ("create", s("roleArn")),
+            Route::Update(..) => ("update", s("roleArn")),
+            _ => ("delete", String::new()),
+        };
+        runtime::record(
+            "eks_api.association",
+            runtime::fields![
+                "op" => op,
+                "cluster" => s("clusterName"),
+                "namespace" => s("namespace"),
+                "service_account" => s("serviceAccount"),
+                "association_id" => s("associationId"),
+                "role_arn" => role_arn,
+            ],
+        );
     }
     let response = match &result {
         Ok(body) => {

@@ -448,3 +448,81 @@ mod on_the_simulator {
         assert_eq!(ops[..2], [("CreatePodIdentityAssociation", "ok"), ("CreatePodIdentityAssociation", "error")]);
     }
 }
+
+/// Service faults and the `eks_api.association` trace contract, on the simulator.
+mod faults_and_trace {
+    use bytes::Bytes;
+
+    use super::super::*;
+    use crate::runtime::ServiceFault;
+    use crate::testing::{ask, run_script};
+
+    const HOST: &str = "eks.us-west-2.amazonaws.com";
+
+    fn serve() -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        let state = EksApiState::new();
+        state.borrow_mut().add_cluster("prod", "arn:aws:eks:us-west-2:111122223333:cluster/prod");
+        move || Box::pin(run(EksApiConfig::default(), state.clone()))
+    }
+
+    fn list() -> Request {
+        ::http::Request::get("/").body(Bytes::new()).unwrap()
+    }
+
+    #[test]
+    fn faults_answer_eks_errors_and_healthy_is_unchanged() {
+        let cases = [
+            (ServiceFault::Outage, 500, "ServerException"),
+            (ServiceFault::Throttle { rate: 1.0 }, 429, "ThrottlingException"),
+            (ServiceFault::Healthy, 200, ""),
+        ];
+        for (fault, status, code) in cases {
+            let url = format!("https://{HOST}/clusters/prod/pod-identity-associations");
+            let (answers, events) = ask(HOST, fault, serve(), &url, vec![list()]);
+            let r = &answers[0];
+            assert_eq!(r.status().as_u16(), status, "{fault:?}");
+            let kind = r.headers().get("x-amzn-ErrorType").and_then(|v| v.to_str().ok()).unwrap_or("");
+            assert!(kind.starts_with(code), "{kind}");
+            let e = events.iter().find(|e| e.kind == "eks_api.request").unwrap();
+            assert_eq!((e.str("error_code"), e.u64("http_status")), (code, Some(u64::from(status))), "{fault:?}");
+        }
+    }
+
+    #[test]
+    fn every_successful_change_records_eks_api_association() {
+        let ((), events) = run_script(HOST, serve(), || async {
+            let http = crate::http::HttpClient::new();
+            let t = crate::http::Timeouts::default();
+            let base = format!("https://{HOST}/clusters/prod/pod-identity-associations");
+            let role = "arn:aws:iam::111122223333:role/pod-role";
+            let body = serde_json::json!({"namespace": "ns", "serviceAccount": "sa", "roleArn": role});
+            let r = http.post(&base, "application/json", body.to_string(), t).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            let id = v["association"]["associationId"].as_str().unwrap().to_owned();
+            // A conflicting create fails and records nothing.
+            http.post(&base, "application/json", body.to_string(), t).await.unwrap();
+            let other = "arn:aws:iam::111122223333:role/other-role";
+            let upd = serde_json::json!({"roleArn": other});
+            assert_eq!(http.post(&format!("{base}/{id}"), "application/json", upd.to_string(), t).await.unwrap().status(), 200);
+            let del = ::http::Request::delete("/").body(Bytes::new()).unwrap();
+            assert_eq!(http.send(&format!("{base}/{id}"), del, t).await.unwrap().status(), 200);
+        });
+        let recorded: Vec<[&str; 5]> = events
+            .iter()
+            .filter(|e| e.kind == "eks_api.association")
+            .map(|e| [e.str("op"), e.str("cluster"), e.str("namespace"), e.str("service_account"), e.str("role_arn")])
+            .collect();
+        assert_eq!(
+            recorded,
+            [
+                ["create", "prod", "ns", "sa", "arn:aws:iam::111122223333:role/pod-role"],
+                ["update", "prod", "ns", "sa", "arn:aws:iam::111122223333:role/other-role"],
+                ["delete", "prod", "ns", "sa", ""],
+            ]
+        );
+        let ids: std::collections::BTreeSet<&str> =
+            events.iter().filter(|e| e.kind == "eks_api.association").map(|e| e.str("association_id")).collect();
+        assert_eq!(ids.len(), 1);
+        assert!(model::is_association_id(ids.first().unwrap()));
+    }
+}

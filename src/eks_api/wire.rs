@@ -48,6 +48,18 @@ impl EksError {
         EksError { code: "ResourceLimitExceededException", status: 400, message: message.into() }
     }
 
+    /// `ThrottlingException` (429), "Rate exceeded": not an error shape of the EKS model (\[unk\]); the
+    /// common AWS throttling error, which every SDK retries as throttling.
+    pub fn throttling() -> EksError {
+        EksError { code: "ThrottlingException", status: 429, message: "Rate exceeded".into() }
+    }
+
+    /// `ServerException` (500), the model's server-side error: "These errors are usually caused by a
+    /// server-side issue."
+    pub fn server_unavailable() -> EksError {
+        EksError { code: "ServerException", status: 500, message: "These errors are usually caused by a server-side issue.".into() }
+    }
+
     /// `UnknownOperationException` (404): no operation has this method and path (the error common to all
     /// AWS APIs; not in the EKS model).
     pub fn unknown_operation() -> EksError {

@@ -7,6 +7,8 @@
 //! Facts come from `shared/reference/agent.md` §3–§5 and `iam.md` §1.8–§1.10.
 //!
 //! One call, in order (the order is a modelling choice; every step's error is the model's shape):
+//! 0. under a fault switched on by the fault injector ([`runtime::refuse_request`]) the call is
+//!    refused first: `ThrottlingException` (429) or `ServiceUnavailableException` (503);
 //! 1. the token bucket ([`throttle`]) admits the request, else `ThrottlingException` (429);
 //! 2. the request is parsed and validated ([`wire::parse_request`]); an unknown cluster is
 //!    `ResourceNotFoundException` `"No cluster found for name: <name>."` (the EKS API's wording);
@@ -36,9 +38,10 @@
 //!    assumed-role ARN).
 //!
 //! Every call records one `eks_auth.request` trace event: `cluster`, `namespace`,
-//! `service_account`, `pod`, `outcome` (`ok`/`error`), `error_code`, `http_status`,
-//! `association_id`, `role_arn`, `target_role_arn`, `access_key_id`, `expiration` (epoch s),
-//! `ms` (time spent, simulated). Key and association fetches record `eks_auth.jwks_fetch` and
+//! `service_account`, `pod` (= `pod_name`), `pod_name`, `pod_uid`, `token_aud` (the `aud` claims
+//! joined by `,`), `token_exp_s` (the token's `exp`), `outcome` (`ok`/`error`), `error_code`,
+//! `http_status`, `association_id`, `role_arn`, `target_role_arn`, `access_key_id`, `expiration` and
+//! `expiration_s` (epoch s, as STS issued it), `ms` (time spent, simulated). Key and association fetches record `eks_auth.jwks_fetch` and
 //! `eks_auth.associations_fetch` (`cluster`, `outcome`). Never a token, secret or session token.
 //!
 //! State (caches, the token bucket) lives in the process and is lost on a crash, as it would be.
@@ -227,6 +230,9 @@ struct State {
     bucket: TokenBucket,
     /// Bounded by `jwt_verify_memo_entries_max`.
     memo: VerificationMemo,
+    /// Associations ever seen by (cluster, namespace, service account): filled only while the
+    /// planted bug `EksAuthIgnoresDeletion` is on (bounded by the associations created in the run).
+    seen: BTreeMap<(String, String, String), Association>,
 }
 
 /// Fields of the `eks_auth.request` event, filled in as the call proceeds.
@@ -250,7 +256,7 @@ impl EksAuth {
         EksAuth {
             config,
             client: HttpClient::new(),
-            state: RefCell::new(State { keys: BTreeMap::new(), associations: BTreeMap::new(), bucket, memo }),
+            state: RefCell::new(State { keys: BTreeMap::new(), associations: BTreeMap::new(), bucket, memo, seen: BTreeMap::new() }),
         }
     }
 
@@ -270,7 +276,26 @@ impl EksAuth {
         });
         let mut trace = Trace::default();
         let cluster = wire::cluster_from_path(req.uri().path()).map(str::to_owned);
+        let refusal = runtime::refuse_request();
         let resp = match cluster {
+            // A fault switched on by the injector: the model's `ThrottlingException` (429) or
+            // `ServiceUnavailableException` (503), before any work.
+            _ if refusal.is_some() => {
+                if let Some(cluster) = &cluster {
+                    trace.set("cluster", cluster.clone());
+                }
+                let e = match refusal {
+                    Some(runtime::Refusal::Throttled) => EksAuthError::new(ErrorCode::ThrottlingException, "Rate exceeded"),
+                    _ => EksAuthError::new(
+                        ErrorCode::ServiceUnavailableException,
+                        "The service is unavailable. Back off and retry the operation.",
+                    ),
+                };
+                trace.set("outcome", "error");
+                trace.set("error_code", e.code.name());
+                trace.set("http_status", u64::from(e.code.status()));
+                wire::error(&e, &request_id)
+            }
             Some(cluster) if req.method() == ::http::Method::POST => {
                 trace.set("cluster", cluster.clone());
                 match self.assume_role_for_pod_identity(&cluster, req.body(), &mut trace).await {
@@ -320,14 +345,33 @@ impl EksAuth {
         })?;
 
         // 3. Token.
-        let pod = self.validate_token(cluster, &req.token).await?;
+        let pod = self.validate_token(cluster, &req.token, trace).await?;
         trace.set("namespace", pod.namespace.clone());
         trace.set("service_account", pod.service_account.clone());
         trace.set("pod", pod.pod_name.clone());
+        trace.set("pod_name", pod.pod_name.clone());
+        trace.set("pod_uid", pod.pod_uid.clone());
 
         // 4. Association.
         let list = self.associations(cluster).await?;
-        let association = associations::find(&list, &pod.namespace, &pod.service_account).cloned().ok_or_else(|| {
+        let key = (cluster.name.clone(), pod.namespace.clone(), pod.service_account.clone());
+        let fresh = associations::find(&list, &pod.namespace, &pod.service_account).cloned();
+        let found = if runtime::bug(crate::bugs::Bug::EksAuthIgnoresDeletion) {
+            // Planted bug: every association ever seen is remembered, and one missing from the fresh
+            // list is still honoured, so a deleted association keeps issuing. The real service answers
+            // from the current list only (`ResourceNotFoundException` once the deletion propagated).
+            let mut state = self.state.borrow_mut();
+            match fresh {
+                Some(a) => {
+                    state.seen.insert(key, a.clone());
+                    Some(a)
+                }
+                None => state.seen.get(&key).cloned(),
+            }
+        } else {
+            fresh
+        };
+        let association = found.ok_or_else(|| {
             // [unk] wording.
             EksAuthError::new(
                 ErrorCode::ResourceNotFoundException,
@@ -406,6 +450,8 @@ impl EksAuth {
         }
         trace.set("access_key_id", creds.access_key_id.clone());
         trace.set("expiration", creds.expiration_s);
+        // The expiry as STS issued it (STS's clock; the true clock unless STS is skewed).
+        trace.set("expiration_s", creds.expiration_s);
 
         Ok(AssumeRoleForPodIdentityResponse {
             subject: wire::Subject { namespace: pod.namespace, service_account: pod.service_account },
@@ -425,7 +471,7 @@ impl EksAuth {
     }
 
     /// Step 3: decode, issuer, signature, then the claims.
-    async fn validate_token(&self, cluster: &EksAuthCluster, token: &str) -> Result<PodIdentity, EksAuthError> {
+    async fn validate_token(&self, cluster: &EksAuthCluster, token: &str, trace: &mut Trace) -> Result<PodIdentity, EksAuthError> {
         let (header, payload) = token::decode(token)?;
         token::check_issuer(&payload, &cluster.issuer)?;
         if header.alg != "RS256" {
@@ -440,7 +486,15 @@ impl EksAuth {
         }
         let now_s = i64::try_from(runtime::unix_s(runtime::now())).unwrap_or(i64::MAX);
         let leeway = i64::try_from(self.config.leeway_s).unwrap_or(i64::MAX);
-        token::check_claims(&payload, &self.config.audience, now_s, leeway)
+        let pod = token::check_claims(&payload, &self.config.audience, now_s, leeway)?;
+        let aud: Vec<&str> = match payload.get("aud") {
+            Some(serde_json::Value::String(a)) => vec![a.as_str()],
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(serde_json::Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        trace.set("token_aud", aud.join(","));
+        trace.set("token_exp_s", payload.get("exp").and_then(serde_json::Value::as_u64).unwrap_or(0));
+        Ok(pod)
     }
 
     /// The issuer's keys that may have signed a token with `kid`, from the cache or the network.
@@ -456,7 +510,10 @@ impl EksAuth {
             return Ok(keys);
         }
         let refetch_due = entry.fetched_at + Duration::from_secs(self.config.jwks_refetch_interval_s_min) <= now;
-        if !fetched_now && refetch_due {
+        // Planted bug: an unknown `kid` never triggers a refetch, so a key rotated in before the cache
+        // expires is refused until the TTL runs out. The real cache refetches (rate-limited) here.
+        let no_refetch = runtime::bug(crate::bugs::Bug::JwksNoRefetch);
+        if !fetched_now && refetch_due && !no_refetch {
             let keys = self.fetch_keys(cluster).await?.candidates(kid);
             if !keys.is_empty() {
                 return Ok(keys);

@@ -125,7 +125,10 @@ fn association(id: &str, sa: &str, role: &str) -> Association {
 struct Setup {
     config: EksAuthConfig,
     /// The EKS API's associations, by cluster; a cluster not in the map is unknown to it (404).
-    associations: BTreeMap<String, Vec<Association>>,
+    /// Shared with the running fake, so a test script can change it mid-run (a deletion).
+    associations: Rc<RefCell<BTreeMap<String, Vec<Association>>>>,
+    /// The keys the fake issuer publishes; shared, so a script can rotate them mid-run.
+    jwks: Rc<RefCell<Vec<crate::jwt::Jwk>>>,
     sts: StsService,
     seed: u64,
 }
@@ -134,7 +137,8 @@ fn setup(associations: Vec<Association>) -> Setup {
     let cluster = EksAuthCluster { name: "demo".into(), arn: CLUSTER_ARN.into(), issuer: ISSUER.into() };
     Setup {
         config: EksAuthConfig::new(REGION, vec![cluster], EKS_AUTH_KEY),
-        associations: BTreeMap::from([("demo".to_owned(), associations)]),
+        associations: Rc::new(RefCell::new(BTreeMap::from([("demo".to_owned(), associations)]))),
+        jwks: Rc::new(RefCell::new(vec![key().jwk()])),
         sts: sts_service(),
         seed: 1,
     }
@@ -146,18 +150,21 @@ fn standard() -> Setup {
 }
 
 /// The cluster's OIDC issuer: discovery and the JWKS with the cluster's one key.
-async fn fake_issuer() {
-    let e = http::serve("443", |req: Request| async move {
+async fn fake_issuer(jwks: Rc<RefCell<Vec<crate::jwt::Jwk>>>) {
+    let e = http::serve("443", move |req: Request| {
+        let keys = jwks.borrow().clone();
+        async move {
         let id_path = ISSUER.strip_prefix(&format!("https://{ISSUER_HOST}")).unwrap_or_default();
         let path = req.uri().path();
         if path == format!("{id_path}/.well-known/openid-configuration") {
             http::json(200, &OidcDiscovery::for_issuer(ISSUER))
         } else if path == format!("{id_path}/keys") {
-            let mut resp = http::json(200, &Jwks { keys: vec![key().jwk()] });
+            let mut resp = http::json(200, &Jwks { keys });
             resp.headers_mut().insert(::http::header::CACHE_CONTROL, http::header_value("max-age=3600").unwrap());
             resp
         } else {
             http::json(404, &json!({"message": "not found"}))
+        }
         }
     })
     .await;
@@ -165,7 +172,7 @@ async fn fake_issuer() {
 }
 
 /// The EKS API's simulator-only association endpoint, as the EKS API branch serves it.
-async fn fake_eks_api(associations: Rc<BTreeMap<String, Vec<Association>>>) {
+async fn fake_eks_api(associations: Rc<RefCell<BTreeMap<String, Vec<Association>>>>) {
     let e = http::serve("443", move |req: Request| {
         let associations = associations.clone();
         async move {
@@ -175,9 +182,10 @@ async fn fake_eks_api(associations: Rc<BTreeMap<String, Vec<Association>>>) {
                 .strip_prefix("/credsim-internal/clusters/")
                 .and_then(|rest| rest.strip_suffix("/pod-identity-associations"))
                 .unwrap_or_default();
-            match associations.get(cluster) {
+            let list = associations.borrow().get(cluster).cloned();
+            match list {
                 Some(list) if req.method() == ::http::Method::GET => {
-                    http::json(200, &AssociationList { associations: list.clone() })
+                    http::json(200, &AssociationList { associations: list })
                 }
                 _ => http::json(404, &json!({"message": format!("No cluster found for name: {cluster}.")})),
             }
@@ -205,9 +213,10 @@ where
     let mut world = sim::Sim::new(sim::SimConfig::new(s.seed));
 
     let h = world.add_host(ISSUER_HOST);
-    world.add_software(h, fake_issuer);
+    let jwks = s.jwks;
+    world.add_software(h, move || fake_issuer(jwks.clone()));
 
-    let associations = Rc::new(s.associations);
+    let associations = s.associations;
     let h = world.add_host(&format!("eks.{REGION}.amazonaws.com"));
     world.add_software(h, move || fake_eks_api(associations.clone()));
 
@@ -237,9 +246,9 @@ where
 
     let done = out.clone();
     world.run(async move {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(2 * 3600);
         while done.borrow().is_none() {
-            assert!(tokio::time::Instant::now() < give_up, "the script did not finish within an hour");
+            assert!(tokio::time::Instant::now() < give_up, "the script did not finish within two hours");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -579,8 +588,8 @@ fn unknown_cluster_is_resource_not_found() {
 
 #[test]
 fn cluster_the_eks_api_does_not_know_has_no_associations() {
-    let mut s = standard();
-    s.associations.clear();
+    let s = standard();
+    s.associations.borrow_mut().clear();
     let run = run_world(s, || async { Agent::new().assume("demo", body_for(&token_for("checkout"))).await });
     run.out.assert_error(404, "ResourceNotFoundException");
 }
@@ -795,4 +804,121 @@ fn sts_refusing_eks_auths_own_credentials_is_internal_server_error() {
     let e = requests(&run.events)[0];
     assert_eq!(e.str("sts_error"), "InvalidClientTokenId");
     assert_eq!(e.u64("http_status"), Some(500));
+}
+
+// ----------------------------------------------------------------------------------------------
+// Service faults, planted bugs, trace contract.
+
+#[test]
+fn faults_answer_eks_auth_errors_and_healthy_is_unchanged() {
+    let cases = [
+        (runtime::ServiceFault::Outage, 503, "ServiceUnavailableException"),
+        (runtime::ServiceFault::Throttle { rate: 1.0 }, 429, "ThrottlingException"),
+        (runtime::ServiceFault::Healthy, 200, ""),
+    ];
+    for (fault, status, code) in cases {
+        let s = standard();
+        runtime::install_controls(&[]);
+        runtime::set_service_fault(&s.config.host_name(), fault);
+        let run = run_world(s, || async { Agent::new().assume("demo", body_for(&token_for("checkout"))).await });
+        runtime::install_controls(&[]);
+        if status == 200 {
+            run.out.ok();
+        } else {
+            let m = run.out.assert_error(status, code);
+            assert!(!m.is_empty());
+        }
+        let e = requests(&run.events)[0];
+        assert_eq!(e.u64("http_status"), Some(u64::from(status)), "{fault:?}");
+        assert_eq!(e.str("error_code"), code, "{fault:?}");
+        assert_eq!(e.str("cluster"), "demo");
+        // A refused call does no work upstream.
+        let fetches = run.events.iter().filter(|e| e.kind == "eks_auth.jwks_fetch").count();
+        assert_eq!(fetches, usize::from(status == 200), "{fault:?}");
+    }
+}
+
+#[test]
+fn ok_requests_carry_the_pod_token_and_credential_fields() {
+    let run = run_world(standard(), happy_path_script);
+    let r = run.out.answer.ok();
+    let e = requests(&run.events)[0];
+    for (field, value) in [
+        ("cluster", "demo"),
+        ("namespace", "payments"),
+        ("service_account", "checkout"),
+        ("pod_name", POD_NAME),
+        ("pod_uid", POD_UID),
+        ("token_aud", AUDIENCE),
+        ("association_id", "a-checkout00000000000"),
+        ("role_arn", role_arn("pod-role").as_str()),
+        ("access_key_id", r.credentials.access_key_id.as_str()),
+    ] {
+        assert_eq!(e.str(field), value, "{field}");
+    }
+    assert_eq!(e.u64("expiration_s"), Some(r.credentials.expiration));
+    let exp = e.u64("token_exp_s").expect("token_exp_s");
+    assert!(i64::try_from(exp).unwrap() == run.out.before + 86400, "{exp}");
+}
+
+#[test]
+fn bug_eks_auth_ignores_deletion_keeps_issuing_for_a_deleted_association() {
+    for bug_on in [false, true] {
+        let s = standard();
+        let associations = s.associations.clone();
+        runtime::install_controls(if bug_on { &[crate::bugs::Bug::EksAuthIgnoresDeletion] } else { &[] });
+        let run = run_world(s, move || async move {
+            let agent = Agent::new();
+            let first = agent.assume("demo", body_for(&token_for("checkout"))).await.status;
+            associations.borrow_mut().insert("demo".into(), Vec::new());
+            // Past the association cache's lifetime: the fresh list no longer has it.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let second = agent.assume("demo", body_for(&token_for("checkout"))).await;
+            (first, second)
+        });
+        runtime::install_controls(&[]);
+        let (first, second) = run.out;
+        assert_eq!(first, 200);
+        if bug_on {
+            let r = second.ok();
+            assert_eq!(r.pod_identity_association.association_id, "a-checkout00000000000");
+        } else {
+            second.assert_error(404, "ResourceNotFoundException");
+        }
+        let fetches = run.events.iter().filter(|e| e.kind == "eks_auth.associations_fetch").count();
+        assert_eq!(fetches, 2, "the second call saw a fresh list");
+    }
+}
+
+#[test]
+fn bug_jwks_no_refetch_refuses_a_rotated_key_until_the_cache_expires() {
+    for bug_on in [false, true] {
+        let s = standard();
+        let jwks = s.jwks.clone();
+        runtime::install_controls(if bug_on { &[crate::bugs::Bug::JwksNoRefetch] } else { &[] });
+        let run = run_world(s, move || async move {
+            let agent = Agent::new();
+            let first = agent.assume("demo", body_for(&token_for("checkout"))).await.status;
+            // The cluster rotates in a new key; a pod's token is signed with it.
+            jwks.borrow_mut().push(other_key().jwk());
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let rotated = other_key().sign(&claims());
+            let second = agent.assume("demo", body_for(&rotated)).await;
+            // After the cache's max-age (3600 s) the keys are fetched again either way.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            let third = agent.assume("demo", body_for(&other_key().sign(&claims()))).await.status;
+            (first, second, third)
+        });
+        runtime::install_controls(&[]);
+        let (first, second, third) = run.out;
+        assert_eq!((first, third), (200, 200));
+        let fetches = run.events.iter().filter(|e| e.kind == "eks_auth.jwks_fetch").count();
+        if bug_on {
+            second.assert_error(400, "InvalidTokenException");
+            assert_eq!(fetches, 2, "initial fetch and TTL expiry only");
+        } else {
+            assert_eq!(second.status, 200, "{second:?}");
+            assert_eq!(fetches, 3, "initial fetch, the unknown-kid refetch, TTL expiry");
+        }
+    }
 }

@@ -138,7 +138,13 @@ async fn handle(actor: &Actor, req: Request) -> Response {
     let (request_id, host_id) = runtime::with_rng(wire::request_ids);
     let route = Route::of(req.method(), req.uri().path());
     let mut out = Outcome::default();
-    let result = serve(actor, &req, &route, &mut out).await;
+    // Under a service fault S3 answers with its own 503s before any work: `SlowDown` when throttling,
+    // `ServiceUnavailable` in an outage.
+    let result = match runtime::refuse_request() {
+        Some(runtime::Refusal::Throttled) => Err(wire::Reply::slow_down()),
+        Some(runtime::Refusal::Unavailable) => Err(wire::Reply::service_unavailable()),
+        None => serve(actor, &req, &route, &mut out).await,
+    };
     let (bucket, key) = match &route {
         Route::GetObject { bucket, key } | Route::PutObject { bucket, key } => (bucket.clone(), key.clone()),
         _ => (String::new(), String::new()),

@@ -750,3 +750,32 @@ fn the_session_cache_sweeps_expired_sessions_on_insert() {
     assert!(cache.get("ASIAOLDOLDOLDOLDOLD1").is_none());
     assert!(cache.get("ASIAEXAMPLEEXAMPLE01").is_some());
 }
+
+#[test]
+fn faults_answer_s3_errors_and_healthy_is_unchanged() {
+    use crate::runtime::ServiceFault;
+    let cases = [
+        (ServiceFault::Outage, 503, "ServiceUnavailable"),
+        (ServiceFault::Throttle { rate: 1.0 }, 503, "SlowDown"),
+        // Healthy: an unsigned GetObject is S3's usual AccessDenied.
+        (ServiceFault::Healthy, 403, "AccessDenied"),
+    ];
+    for (fault, status, code) in cases {
+        let host = "s3.us-west-2.amazonaws.com";
+        let cfg = S3Config::new(REGION.into(), format!("https://{STS_HOST}"));
+        let state = seeded_state();
+        let get = ::http::Request::get("/").body(bytes::Bytes::new()).unwrap();
+        let (answers, events) = crate::testing::ask(
+            host,
+            fault,
+            move || run(cfg.clone(), state.clone()),
+            &format!("https://{host}/{BUCKET}/{ALPHA}"),
+            vec![get],
+        );
+        let e = wire::parse_error(answers[0].status().as_u16(), answers[0].body());
+        assert_eq!((e.status, e.code.as_str()), (status, code), "{fault:?}");
+        let ev = events.iter().find(|e| e.kind == "s3.request").unwrap();
+        let outcome = if code == "AccessDenied" { "denied" } else { "error" };
+        assert_eq!((ev.str("outcome"), ev.str("error_code")), (outcome, code));
+    }
+}

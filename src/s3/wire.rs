@@ -141,6 +141,17 @@ impl Reply {
         Reply::new("NotImplemented", 501, format!("{what} is not implemented by this simulator: it serves GetObject and PutObject."))
     }
 
+    /// `SlowDown` (503), "Please reduce your request rate." (S3 API reference, error codes): what S3
+    /// answers when it throttles.
+    pub fn slow_down() -> Reply {
+        Reply::new("SlowDown", 503, "Please reduce your request rate.")
+    }
+
+    /// `ServiceUnavailable` (503), "Service is unable to handle request." (S3 API reference).
+    pub fn service_unavailable() -> Reply {
+        Reply::new("ServiceUnavailable", 503, "Service is unable to handle request.")
+    }
+
     /// `InternalError` (500), e.g. when the session lookup fails.
     pub fn internal_error() -> Reply {
         Reply::new("InternalError", 500, "We encountered an internal error. Please try again.")

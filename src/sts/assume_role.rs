@@ -348,6 +348,7 @@ pub(crate) fn handle(
     );
     trace.set("access_key_id", session.access_key_id.clone());
     trace.set("expiration", iso8601(session.expiration));
+    super::record_issued(env, "AssumeRole", &session, None);
     if let Some(si) = &session.source_identity {
         trace.set("source_identity", si.clone());
     }

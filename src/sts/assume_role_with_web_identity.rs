@@ -91,12 +91,14 @@ pub(crate) async fn handle(
             msg::MISSING_CLAIM_PREFIX
         )));
     }
-    let audience = claims
-        .aud
-        .iter()
-        .find(|a| provider.client_ids.contains(a))
-        .cloned()
-        .ok_or_else(|| StsError::invalid_identity_token(msg::INCORRECT_AUDIENCE))?;
+    let matched = claims.aud.iter().find(|a| provider.client_ids.contains(a)).cloned();
+    let audience = match matched {
+        Some(a) => a,
+        // Planted bug: the audience is never compared with the provider's client ids, so a token
+        // minted for another audience passes. Real STS rejects it with `Incorrect token audience`.
+        None if crate::runtime::bug(crate::bugs::Bug::StsSkipsAud) => claims.aud.first().cloned().unwrap_or_default(),
+        None => return Err(StsError::invalid_identity_token(msg::INCORRECT_AUDIENCE)),
+    };
     trace.set("audience", audience.clone());
 
     // 5. Keys and signature.
@@ -201,6 +203,18 @@ pub(crate) async fn handle(
     );
     trace.set("access_key_id", session.access_key_id.clone());
     trace.set("expiration", iso8601(session.expiration));
+    super::record_issued(
+        env,
+        "AssumeRoleWithWebIdentity",
+        &session,
+        Some(super::IssuedToken {
+            iss: &claims.iss,
+            aud: &claims.aud,
+            exp_s: claims.exp,
+            sub: &session.subject,
+            allowed_aud: &provider.client_ids,
+        }),
+    );
     Ok(render(&session))
 }
 
@@ -514,7 +528,10 @@ async fn verification_keys(
     }
     let refetch_due =
         entry.fetched_at + Duration::from_secs(config.jwks_refetch_interval_s_min) <= now;
-    if !fetched_now && config.jwks_refetch_on_unknown_kid && refetch_due {
+    // Planted bug: an unknown `kid` never triggers a refetch, so a key rotated in before the cache
+    // expires is refused until the TTL runs out. The real cache refetches (rate-limited) here.
+    let no_refetch = crate::runtime::bug(crate::bugs::Bug::JwksNoRefetch);
+    if !fetched_now && config.jwks_refetch_on_unknown_kid && refetch_due && !no_refetch {
         match jwks::fetch(config, &provider.url, env).await {
             Ok(e) => {
                 trace.set("jwks", "refetched");

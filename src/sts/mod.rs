@@ -60,6 +60,9 @@ pub mod registry;
 pub mod server;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -78,6 +81,7 @@ pub use wire::StsError;
 
 use crate::iam::PolicyDocument;
 use crate::jwt::VerificationMemo;
+use crate::runtime::FieldValue;
 
 /// Why an outbound HTTP GET over the simulated network failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +110,51 @@ pub trait StsEnv {
     fn fetch<'a>(&'a self, url: &'a str, timeout: Duration) -> FetchFuture<'a>;
     /// Records a trace event. Never pass secrets (tokens, secret keys, session tokens) in fields.
     fn record(&self, kind: &str, fields: &[(&str, String)]);
+    /// Records a trace event with typed fields (numbers stay numbers). Environments without a typed
+    /// trace get the fields as strings through [`StsEnv::record`].
+    fn record_typed(&self, kind: &str, fields: Vec<(&str, FieldValue)>) {
+        let fields: Vec<(&str, String)> = fields.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        self.record(kind, &fields);
+    }
+    /// The true wall clock (no skew), for trace fields only, never for a decision. Defaults to
+    /// [`StsEnv::now`] for environments without skew.
+    fn true_now(&self) -> SystemTime {
+        self.now()
+    }
+}
+
+/// Token fields of a `credentials.issued` event of `AssumeRoleWithWebIdentity`.
+pub(crate) struct IssuedToken<'a> {
+    pub iss: &'a str,
+    pub aud: &'a [String],
+    pub exp_s: i64,
+    pub sub: &'a str,
+    pub allowed_aud: &'a [String],
+}
+
+/// Records `credentials.issued` for a freshly minted session (trace contract #1): the role, the key
+/// id, the expiry on the true clock, the session tags as sorted `k=v`, and for a web identity the
+/// token's claims and the provider's client ids. Never the secret or the session token.
+pub(crate) fn record_issued(env: &dyn StsEnv, api: &str, session: &Session, token: Option<IssuedToken<'_>>) {
+    // The expiry is on STS's clock; shift it by STS's skew to the true clock (zero without skew).
+    let skew_s = wire::unix_secs(env.now()) - wire::unix_secs(env.true_now());
+    let expiration_s = u64::try_from(wire::unix_secs(session.expiration) - skew_s).unwrap_or(0);
+    let tags: Vec<String> = session.session_tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut fields: Vec<(&str, FieldValue)> = vec![
+        ("api", api.into()),
+        ("access_key_id", session.access_key_id.clone().into()),
+        ("role_arn", session.role_arn.clone().into()),
+        ("expiration_s", expiration_s.into()),
+        ("tags", tags.join(",").into()),
+    ];
+    if let Some(t) = token {
+        fields.push(("token_iss", t.iss.into()));
+        fields.push(("token_aud", t.aud.join(",").into()));
+        fields.push(("token_exp_s", u64::try_from(t.exp_s).unwrap_or(0).into()));
+        fields.push(("token_sub", t.sub.into()));
+        fields.push(("allowed_aud", t.allowed_aud.join(",").into()));
+    }
+    env.record_typed("credentials.issued", fields);
 }
 
 /// The STS actor: configuration, the IAM registry it consults, and its caches.
@@ -141,6 +190,20 @@ struct State {
 pub(crate) struct RolePolicy {
     pub json: String,
     pub doc: PolicyDocument,
+}
+
+/// The error STS answers a refused request with (see [`crate::runtime::refuse_request`]).
+fn refusal_error(refusal: Option<crate::runtime::Refusal>) -> StsError {
+    match refusal {
+        Some(crate::runtime::Refusal::Throttled) => {
+            StsError::new("Throttling", http::StatusCode::BAD_REQUEST, "Rate exceeded")
+        }
+        _ => StsError::new(
+            "ServiceUnavailable",
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "Service is unavailable. Please try again later.",
+        ),
+    }
 }
 
 /// Fields collected while handling one call, recorded as one `sts.request` trace event.
@@ -380,8 +443,12 @@ impl StsService {
         let params = wire::parse_params(&req);
         let action = params.get("Action").cloned().unwrap_or_default();
         let mut trace = Trace::default();
+        let refusal = crate::runtime::refuse_request();
         let result: Result<(&'static str, String), StsError> =
             match (action.as_str(), params.get("Version").map(String::as_str)) {
+                // A fault switched on by the injector: STS's own query-protocol errors (`sdk.md` §1.5; the 503 message is [unk]):
+                // `Throttling` 400 "Rate exceeded", `ServiceUnavailable` 503.
+                _ if refusal.is_some() => Err(refusal_error(refusal)),
                 ("", _) => Err(StsError::new(
                     "MissingAction",
                     http::StatusCode::BAD_REQUEST,

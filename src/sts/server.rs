@@ -48,6 +48,14 @@ impl StsEnv for HostEnv {
     fn record(&self, kind: &str, fields: &[(&str, String)]) {
         runtime::record(kind, fields.iter().map(|(k, v)| (*k, FieldValue::Str(v.clone()))).collect());
     }
+
+    fn record_typed(&self, kind: &str, fields: Vec<(&str, FieldValue)>) {
+        runtime::record(kind, fields);
+    }
+
+    fn true_now(&self) -> SystemTime {
+        runtime::true_now()
+    }
 }
 
 /// Serves STS on this host until the host stops. The service (IAM registry, sessions, JWKS cache) is
