@@ -219,7 +219,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         let c = checker.clone();
         world.subscribe(move |e| c.borrow_mut().observe(e));
     }
-    let rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
+    let mut rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
 
     // OIDC issuer (one regional endpoint for every cluster).
     let h = world.add_host(&format!("oidc.eks.{region}.amazonaws.com"));
@@ -290,6 +290,18 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     // Clusters: API server, webhook, nodes (kubelet + agent).
     for c in &clusters {
         let key = crate::api_server::SigningKeys::new(SigningKey::generate(sim::derive_seed(opts.seed, &format!("sa-signer/{}", c.name))));
+        {
+            // A key-rotation fault: a new key, drawn from the seed, the cluster and the rotation's number.
+            let (keys, name, seed, n) = (key.clone(), c.name.clone(), opts.seed, std::cell::Cell::new(0u32));
+            rotate_keys.insert(
+                c.name.clone(),
+                Box::new(move |overlap| {
+                    n.set(n.get() + 1);
+                    let next = SigningKey::generate(sim::derive_seed(seed, &format!("sa-signer/{name}/rotation-{}", n.get())));
+                    keys.rotate(next, overlap);
+                }),
+            );
+        }
         let store = ApiServerStore::new();
         let mut api_cfg = ApiServerConfig::new(c.issuer.clone());
         api_cfg.webhook_url = Some(format!("https://{}/mutate", c.webhook_host));
