@@ -75,7 +75,7 @@ impl ApiServerConfig {
     }
 }
 
-/// The API server's service-account signing keys: the one that signs now, and the previous one while
+/// The API server's service-account signing keys: the one that signs now, and earlier ones while
 /// its overlap lasts. A cheap clone: every clone is the same ring (the composition root keeps one to
 /// rotate keys; the API server process reads it, across restarts).
 #[derive(Clone)]
@@ -83,20 +83,21 @@ pub struct SigningKeys(Rc<RefCell<KeyRing>>);
 
 struct KeyRing {
     current: Rc<SigningKey>,
-    /// The previous key and the simulated time (since start) until which the JWKS still lists it.
-    previous: Option<(Rc<SigningKey>, Duration)>,
+    /// Earlier keys, oldest first, each with the simulated time (since start) until which the JWKS
+    /// still lists it. Kubernetes verifies with every key in `--service-account-key-file`, so a second
+    /// rotation inside the first one's overlap keeps both old keys.
+    previous: Vec<(Rc<SigningKey>, Duration)>,
 }
 
 impl SigningKeys {
     /// A ring with one key.
     pub fn new(key: SigningKey) -> SigningKeys {
-        SigningKeys(Rc::new(RefCell::new(KeyRing { current: Rc::new(key), previous: None })))
+        SigningKeys(Rc::new(RefCell::new(KeyRing { current: Rc::new(key), previous: Vec::new() })))
     }
 
-    /// From now on tokens are signed with `new`; the JWKS serves the old and the new key until
-    /// `now + overlap`, then only `new`. A previous key still in its overlap is dropped at once (the
-    /// ring keeps two keys). Records `apiserver.signing_key` {kid_new, kid_old, overlap_s} on the
-    /// calling host.
+    /// From now on tokens are signed with `new`; the JWKS serves the old key as well until
+    /// `now + overlap`. Earlier keys keep their own overlaps. Records `apiserver.signing_key`
+    /// {kid_new, kid_old, overlap_s} on the calling host.
     pub fn rotate(&self, new: SigningKey, overlap: Duration) {
         let until = runtime::elapsed() + overlap;
         let mut ring = self.0.borrow_mut();
@@ -105,7 +106,7 @@ impl SigningKeys {
             "apiserver.signing_key",
             fields!["kid_new" => ring.current.kid(), "kid_old" => old.kid(), "overlap_s" => overlap.as_secs()],
         );
-        ring.previous = Some((old, until));
+        ring.previous.push((old, until));
     }
 
     /// The key that signs now.
@@ -114,27 +115,27 @@ impl SigningKeys {
         self.0.borrow().current.clone()
     }
 
-    /// The public keys the JWKS serves now: the current one first, then the previous one in its overlap.
+    /// The public keys the JWKS serves now: the current one first, then earlier ones in their overlap,
+    /// newest first.
     pub fn jwks(&self) -> crate::jwt::Jwks {
         self.prune();
         let ring = self.0.borrow();
         let mut keys = vec![ring.current.jwk()];
-        if let Some((old, _)) = &ring.previous {
-            keys.push(old.jwk());
-        }
+        keys.extend(ring.previous.iter().rev().map(|(k, _)| k.jwk()));
         crate::jwt::Jwks { keys }
     }
 
-    /// Drops the previous key once its overlap has ended, recording `apiserver.signing_key_removed`.
+    /// Drops earlier keys whose overlap has ended, recording `apiserver.signing_key_removed` for each.
     fn prune(&self) {
         let now = runtime::elapsed();
         let mut ring = self.0.borrow_mut();
-        if let Some((old, until)) = &ring.previous
-            && now >= *until
-        {
-            runtime::record("apiserver.signing_key_removed", fields!["kid" => old.kid()]);
-            ring.previous = None;
-        }
+        ring.previous.retain(|(old, until)| {
+            let keep = now < *until;
+            if !keep {
+                runtime::record("apiserver.signing_key_removed", fields!["kid" => old.kid()]);
+            }
+            keep
+        });
     }
 }
 

@@ -41,7 +41,9 @@
 //!   `kubelet.pod_stopped` or `apiserver.pod_deleted`) created before `T − liveness_deadline` has had
 //!   credentials, its latest outcome (`pod.credentials` / `pod.use` vs `pod.no_credentials`) is a
 //!   success, and what it holds did not expire more than `liveness_deadline` before `T` (SDKs refresh
-//!   lazily, on use, so credentials held by an idle workload may be a little stale).
+//!   lazily, on use, so credentials held by an idle workload may be a little stale). Between
+//!   checkpoints, any `pod.no_credentials` of such a pod while the world has been healthy for at least
+//!   `liveness_deadline` breaks it at once (failures that come and go between checkpoints).
 //! * `start-storm-drains` (liveness). At the end of the run, every running pod created before
 //!   `end − liveness_deadline` has received its first credentials.
 //! * `refresh-in-window` (freshness). While the world is healthy (no fault active and none ended within
@@ -393,6 +395,7 @@ impl Checker {
                         unit.sdk = e.str("sdk").into();
                     }
                     p.push((e.t_ns, e.to_json_line()));
+                    self.failed_while_healthy(&k, e);
                 }
             }
             "pod.use" => self.on_pod_use(e),
@@ -927,6 +930,30 @@ impl Checker {
                 self.record(NO_EXPIRED_CREDENTIALS, e.t_ns, pod, msg, extra)
             }
         }
+    }
+
+    /// credentials-after-heal, between checkpoints: a pod that should have credentials, has been running
+    /// longer than the deadline, and fails to get them while the world has been healthy for at least the
+    /// deadline (no fault active or ended within it) breaks liveness right there. This catches failures
+    /// that come and go between checkpoints (a verifier that refuses a rotated key until its cache
+    /// expires, a token that stopped being refreshed).
+    fn failed_while_healthy(&mut self, k: &PodKey, e: &sim::Event) {
+        let deadline = self.spec.liveness_deadline.as_nanos() as u64;
+        let Some(p) = self.pods.get(k) else { return };
+        let container = e.str("container");
+        if !self.healthy(e.t_ns) || !p.running || p.created_ns + deadline > e.t_ns || self.exempt(p, e.t_ns) || p.skip.iter().any(|c| c == container) {
+            return;
+        }
+        let why = format!(
+            "pod {}/{} got no credentials at {} ({}: {}) although no fault was active since {} or earlier",
+            p.namespace,
+            p.name,
+            secs(e.t_ns),
+            e.str("code"),
+            e.str("message"),
+            secs(e.t_ns.saturating_sub(deadline))
+        );
+        self.violate(CREDENTIALS_AFTER_HEAL, e.t_ns, Some(k), why, Vec::new());
     }
 
     /// credentials-after-heal at `t`.
