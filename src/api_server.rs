@@ -75,7 +75,7 @@ impl ApiServerConfig {
     }
 }
 
-/// The API server's service-account signing keys: the one that signs now, and earlier ones while
+/// The API server's service-account signing keys: the one that signs now, and earlier ones, each while
 /// its overlap lasts. A cheap clone: every clone is the same ring (the composition root keeps one to
 /// rotate keys; the API server process reads it, across restarts).
 #[derive(Clone)]

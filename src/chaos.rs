@@ -253,7 +253,14 @@ pub fn replay_command(scenario_arg: &str, seed: u64, bugs: &[Bug]) -> String {
 
 /// Runs one world and checks it.
 pub fn run_world(world: &World, seed: u64, bugs: &[Bug], keep_events: bool) -> Result<cluster::RunOutcome, crate::scenario::ScenarioError> {
-    cluster::run(&world.loaded, &RunOptions { seed, keep_events, bugs: bugs.to_vec() })
+    cluster::run(&world.loaded, &RunOptions { seed, keep_events, bugs: bugs.to_vec(), stop_when_failed: None })
+}
+
+/// Whether a world breaks `invariant`, stopping the run as soon as it has (what the shrinker asks, many
+/// times over).
+fn breaks(world: &World, seed: u64, bugs: &[Bug], invariant: &str) -> bool {
+    let opts = RunOptions { seed, keep_events: false, bugs: bugs.to_vec(), stop_when_failed: Some(invariant.to_string()) };
+    cluster::run(&world.loaded, &opts).map(|o| o.violations.iter().any(|v| v.invariant == invariant)).unwrap_or(false)
 }
 
 /// Runs one seed of a sweep: draw, run, check (and run again when checking determinism).
@@ -441,7 +448,7 @@ pub fn shrink(base: &Loaded, seed: u64, bugs: &[Bug], invariant: &str, budget: u
     let mut runs = 0usize;
     let fails = |w: &World, runs: &mut usize| -> bool {
         *runs += 1;
-        run_world(w, seed, bugs, false).map(|o| o.violations.iter().any(|v| v.invariant == invariant)).unwrap_or(false)
+        breaks(w, seed, bugs, invariant)
     };
     // Perturbations first: a failure that needs none of them is easier to read.
     if !world.perturbations.is_empty() {

@@ -341,6 +341,11 @@ impl Checker {
         !self.violations.is_empty()
     }
 
+    /// Whether the invariant named `name` has failed so far.
+    pub fn has_failed(&self, name: &str) -> bool {
+        self.violations.keys().any(|(i, _)| Self::NAMES[*i] == name)
+    }
+
     /// Feeds one trace event.
     pub fn observe(&mut self, e: &Event) {
         while self.checkpoints.front().is_some_and(|&t| t <= e.t_ns) {
@@ -1398,6 +1403,24 @@ mod tests {
                     vec![no_creds(25 * MIN, "web-1", "InvalidIdentityToken"), no_creds(33 * MIN, "web-1", "InvalidIdentityToken")],
                 ),
                 expect: Some(("credentials-after-heal", "web-1")),
+            },
+            Case {
+                name: "a failure between checkpoints, long after the last fault healed, breaks credentials-after-heal",
+                spec: spec(60 * MIN, &[(10 * MIN, 20 * MIN)]),
+                events: with(
+                    irsa_pod("web-1", good_irsa_issue()).into_iter().filter(|e| e.kind != "pod.use" || e.t_ns < 10 * MIN * NS).collect(),
+                    vec![no_creds(50 * MIN, "web-1", "InvalidIdentityToken"), use_(52 * MIN, "web-1", "AKIRSA1")],
+                ),
+                expect: Some(("credentials-after-heal", "web-1")),
+            },
+            Case {
+                name: "a failure within the deadline after a fault, then success, passes",
+                spec: spec(60 * MIN, &[(10 * MIN, 20 * MIN)]),
+                events: with(
+                    irsa_pod("web-1", good_irsa_issue()).into_iter().filter(|e| e.kind != "pod.use" || e.t_ns < 10 * MIN * NS).collect(),
+                    vec![no_creds(30 * MIN, "web-1", "InvalidIdentityToken"), use_(32 * MIN, "web-1", "AKIRSA1")],
+                ),
+                expect: None,
             },
             Case {
                 name: "a pod that recovers within the heal deadline passes",

@@ -508,7 +508,7 @@ mod tests {
         crate::runtime::install_controls(bugs);
         let mut sim = Sim::new(SimConfig::new(11));
         let h = sim.add_host(APISERVER);
-        let key = Rc::new(SigningKey::generate(5));
+        let key = crate::api_server::SigningKeys::new(SigningKey::generate(5));
         let store = ApiServerStore::new();
         sim.add_software(h, move || ApiServer::run(ApiServerConfig::new("https://issuer.example".into()), key.clone(), store.clone()));
         let op = sim.add_host("kubectl");

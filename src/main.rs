@@ -336,7 +336,7 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
         bar.set_position((done.as_secs_f64() / total.as_secs_f64().max(1e-9) * 1000.0) as u64);
         bar.set_message(format!("{}/{}", humanize(done), humanize(total)));
     };
-    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), bugs: Vec::new() }, &report);
+    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), ..Default::default() }, &report);
     bar.finish_and_clear();
     let outcome = match result {
         Ok(o) => o,

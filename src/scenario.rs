@@ -73,8 +73,10 @@ pub struct InvariantSettings {
     /// (default 15 minutes).
     #[serde(default)]
     pub liveness_deadline: Option<HumanDuration>,
-    /// Service accounts (`namespace/name`) whose pods are expected never to get credentials (a
-    /// deliberately misconfigured workload): the liveness checks leave them out.
+    /// Service accounts whose pods are expected never to get credentials (a deliberately misconfigured
+    /// workload, a cluster beyond a quota): `namespace/name` in every cluster, or
+    /// `cluster/namespace/name` in one (a replica's name, e.g. `team-101`, works). The liveness checks
+    /// leave them out.
     #[serde(default)]
     pub expected_to_fail: Vec<String>,
 }
@@ -779,16 +781,34 @@ pub fn load_str(text: &str, file: &str, base: Option<&Path>) -> Result<Loaded, S
         }
     }
     for (i, f) in s.faults.iter().enumerate() {
+        let here = |field: &str, message: String| ScenarioError {
+            file: file.to_string(),
+            line: entry_key_line(text, "[[fault]]", i, &format!("{field} =")),
+            column: None,
+            field: format!("fault[{i}].{field}"),
+            message,
+        };
         if let Err((field, message)) = f.validate() {
-            return Err(at(format!("fault[{i}].{field}"), &format!("{field} ="), message));
+            return Err(here(&field, message));
         }
         if f.at.0 >= s.scenario.duration.0 {
-            return Err(at(format!("fault[{i}].at"), "at =", format!("the fault starts at {} but the run ends at {}", crate::faults::fmt_duration(f.at.0), crate::faults::fmt_duration(s.scenario.duration.0))));
+            let ends = crate::faults::fmt_duration(s.scenario.duration.0);
+            return Err(here("at", format!("the fault starts at {} but the run ends at {ends}", crate::faults::fmt_duration(f.at.0))));
         }
     }
-    for (i, sa) in s.invariants.expected_to_fail.iter().enumerate() {
-        if !s.service_accounts.iter().any(|k| format!("{}/{}", k.namespace, k.name) == *sa) {
-            return Err(at(format!("invariants.expected_to_fail[{i}]"), "expected_to_fail", format!("no [[service_account]] {sa:?} (write namespace/name)")));
+    for (i, entry) in s.invariants.expected_to_fail.iter().enumerate() {
+        let parts: Vec<&str> = entry.split('/').collect();
+        let (cluster, sa) = match parts.as_slice() {
+            [ns, name] => (None, format!("{ns}/{name}")),
+            [c, ns, name] => (Some(c.to_string()), format!("{ns}/{name}")),
+            _ => (None, String::new()),
+        };
+        if !s.service_accounts.iter().any(|k| format!("{}/{}", k.namespace, k.name) == sa) || !cluster_known(&cluster) {
+            return Err(at(
+                format!("invariants.expected_to_fail[{i}]"),
+                "expected_to_fail",
+                format!("no [[service_account]] {entry:?} (write namespace/name or cluster/namespace/name)"),
+            ));
         }
     }
     Ok(Loaded { scenario, path: file.to_string(), text: text.to_string(), trust_policies })
@@ -831,6 +851,16 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 fn find_key_line(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.trim_start().starts_with(needle) || l.contains(needle)).map(|i| i + 1)
+}
+
+/// The line of `needle` inside the `n`-th (0-based) `[[header]]` entry, else the entry's header line.
+pub fn entry_key_line(text: &str, header: &str, n: usize, needle: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.trim() == header).map(|(i, _)| i).collect();
+    let start = *starts.get(n)?;
+    let end = lines.iter().enumerate().skip(start + 1).find(|(_, l)| l.trim_start().starts_with('[')).map_or(lines.len(), |(i, _)| i);
+    let found = (start + 1..end).find(|&i| lines[i].trim_start().starts_with(needle));
+    Some(found.unwrap_or(start) + 1)
 }
 
 #[cfg(test)]
@@ -935,5 +965,27 @@ mod tests {
         let e = load_str(text, "x.toml", None).unwrap_err();
         assert_eq!(e.field, "service_account[0].role");
         assert_eq!(e.line, Some(9));
+    }
+
+    #[test]
+    fn faults_and_expected_failures_are_checked_and_located() {
+        let base = "[scenario]\nname = \"x\"\nduration = \"1h\"\n[cluster]\nname = \"c\"\nnodes = 1\n\
+                    [[service_account]]\nname = \"a\"\n";
+        let ok = format!("{base}[invariants]\nexpected_to_fail = [\"default/a\", \"c/default/a\"]\n[[fault]]\nkind = \"outage\"\nservice = \"sts\"\nat = \"10m\"\nduration = \"5m\"\n");
+        let l = load_str(&ok, "x.toml", None).unwrap();
+        assert_eq!(l.scenario.faults.len(), 1);
+        // (extra text, field named in the error, line)
+        let cases = [
+            ("[invariants]\nexpected_to_fail = [\"default/b\"]\n", "invariants.expected_to_fail[0]", 10),
+            ("[invariants]\nexpected_to_fail = [\"other/default/a\"]\n", "invariants.expected_to_fail[0]", 10),
+            ("[[fault]]\nkind = \"loss\"\na = \"nodes\"\nb = \"sts\"\nrate = 2.0\nat = \"1m\"\n", "fault[0].rate", 13),
+            ("[[fault]]\nkind = \"outage\"\nservice = \"sts\"\nat = \"2h\"\n", "fault[0].at", 12),
+            // The second fault's error points into the second entry.
+            ("[[fault]]\nkind = \"outage\"\nservice = \"sts\"\nat = \"1m\"\n[[fault]]\nkind = \"outage\"\nservice = \"dynamo\"\nat = \"1m\"\n", "fault[1].service", 15),
+        ];
+        for (extra, field, line) in cases {
+            let e = load_str(&format!("{base}{extra}"), "x.toml", None).unwrap_err();
+            assert_eq!((e.field.as_str(), e.line), (field, Some(line)), "{extra}: {e}");
+        }
     }
 }
