@@ -446,9 +446,19 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Vec<SeedResult>, String> {
 pub fn shrink(base: &Loaded, seed: u64, bugs: &[Bug], invariant: &str, budget: usize) -> (World, usize) {
     let mut world = draw(base, seed);
     let mut runs = 0usize;
+    // With planted bugs, a candidate counts only if the failure is the bug's: the same world without
+    // the bugs must pass (otherwise shrinking could turn a fault into a misconfiguration that fails on
+    // its own, e.g. a signing key withdrawn while tokens signed with it still live).
     let fails = |w: &World, runs: &mut usize| -> bool {
         *runs += 1;
-        breaks(w, seed, bugs, invariant)
+        if !breaks(w, seed, bugs, invariant) {
+            return false;
+        }
+        if bugs.is_empty() {
+            return true;
+        }
+        *runs += 1;
+        !breaks(w, seed, &[], invariant)
     };
     // Perturbations first: a failure that needs none of them is easier to read.
     if !world.perturbations.is_empty() {
@@ -479,9 +489,10 @@ pub fn shrink(base: &Loaded, seed: u64, bugs: &[Bug], invariant: &str, budget: u
                 i += 1;
             }
         }
-        // 2. Shorten (halve while it still fails; not below 1 s).
+        // 2. Shorten (halve while it still fails; not below 1 s). A key rotation's duration is how long
+        // the old key stays published, not how long the disturbance lasts: it is left alone.
         for i in 0..world.faults.len() {
-            while runs < budget && world.faults[i].duration.0 >= Duration::from_secs(2) {
+            while runs < budget && world.faults[i].duration.0 >= Duration::from_secs(2) && !matches!(world.faults[i].kind, FaultKind::KeyRotation { .. }) {
                 let mut fs = world.faults.clone();
                 fs[i].duration = HumanDuration(Duration::from_secs(fs[i].duration.0.as_secs() / 2));
                 let cand = with(&world, fs);

@@ -249,7 +249,8 @@ pub fn replay(a: ReplayArgs) -> ExitCode {
             if !w.perturbations.is_empty() {
                 out!("                needs the seed's other draws too: {}", w.perturbations.join("; "));
             }
-            out!("# paste into {} and run: credsim run <file> --seed {}", a.scenario.display(), a.seed);
+            let bug_args: String = a.bug.iter().map(|b| format!(" --bug {b}")).collect();
+            out!("# replace the [[fault]] entries of {} with these, then: credsim run <file> --seed {}{bug_args}", a.scenario.display(), a.seed);
             out!("{}", credsim::faults::to_toml(&w.faults).trim_end());
         }
     }

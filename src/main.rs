@@ -58,6 +58,9 @@ enum Command {
         /// Write every trace event to FILE as JSON lines.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
+        /// Switch a planted bug on (repeatable; see `credsim chaos --list-bugs`).
+        #[arg(long, value_name = "NAME")]
+        bug: Vec<String>,
     },
     /// Swarm testing: run many seeds, each drawing its own faults on top of SCENARIO, and check invariants.
     Chaos(ChaosArgs),
@@ -183,9 +186,9 @@ fn main() -> ExitCode {
             .init();
     }
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None });
+    let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None, bug: Vec::new() });
     match command {
-        Command::Run { scenario, seed, json, trace } => run(scenario, seed, json, trace),
+        Command::Run { scenario, seed, json, trace, bug } => run(scenario, seed, json, trace, &bug),
         Command::Chaos(args) => chaos_cmd::chaos(args),
         Command::Replay(args) => chaos_cmd::replay(args),
         Command::Merge { files, json } => chaos_cmd::merge(&files, json),
@@ -305,7 +308,17 @@ fn mutate(args: MutateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathBuf>) -> ExitCode {
+fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathBuf>, bug: &[String]) -> ExitCode {
+    let mut bugs = Vec::new();
+    for b in bug {
+        match b.parse::<credsim::bugs::Bug>() {
+            Ok(b) => bugs.push(b),
+            Err(e) => {
+                eprintln!("error: --bug: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let loaded = match &path {
         Some(p) => scenario::load_file(p),
         None => scenario::load_str(scenario::DEFAULT_SCENARIO, scenario::DEFAULT_SCENARIO_PATH, None),
@@ -336,7 +349,7 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
         bar.set_position((done.as_secs_f64() / total.as_secs_f64().max(1e-9) * 1000.0) as u64);
         bar.set_message(format!("{}/{}", humanize(done), humanize(total)));
     };
-    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), ..Default::default() }, &report);
+    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), bugs, ..Default::default() }, &report);
     bar.finish_and_clear();
     let outcome = match result {
         Ok(o) => o,
