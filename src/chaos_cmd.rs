@@ -120,6 +120,10 @@ pub fn chaos(a: ChaosArgs) -> ExitCode {
     report(&results, Some(minutes), Some(&results_path), a.json)
 }
 
+/// How many failing seeds per invariant the table shows with their replay commands (the results
+/// file has every one).
+const REPLAYS_SHOWN: usize = 5;
+
 /// The end-of-sweep report: a table of failures by invariant with replay commands, or one JSON object.
 fn report(results: &[SeedResult], minutes: Option<f64>, results_path: Option<&Path>, json: bool) -> ExitCode {
     let by_inv = chaos::failures_by_invariant(results);
@@ -146,14 +150,15 @@ fn report(results: &[SeedResult], minutes: Option<f64>, results_path: Option<&Pa
             out!("invariants      all held");
         } else {
             out!("");
-            out!("{:<28} {:>8}  first seeds (replay command)", "invariant", "failures");
+            out!("{:<28} {:>8}  seeds", "invariant", "failures");
             for (inv, seeds) in &by_inv {
-                let first = results.iter().find(|r| r.seed == seeds[0]);
-                out!("{:<28} {:>8}  {}", inv, seeds.len(), seeds.iter().take(8).map(u64::to_string).collect::<Vec<_>>().join(" "));
-                if let Some(r) = first {
-                    out!("{:<38}{}", "", r.replay);
+                let more = if seeds.len() > 12 { format!(" … ({} more)", seeds.len() - 12) } else { String::new() };
+                out!("{:<28} {:>8}  {}{more}", inv, seeds.len(), seeds.iter().take(12).map(u64::to_string).collect::<Vec<_>>().join(" "));
+                // The replay command of each of the first few, with what went wrong first.
+                for r in seeds.iter().take(REPLAYS_SHOWN).filter_map(|s| results.iter().find(|r| r.seed == *s)) {
+                    out!("  {}", r.replay);
                     if let Some(v) = r.violations.first() {
-                        out!("{:<38}{}", "", v.message);
+                        out!("    {}", v.message);
                     }
                 }
             }
