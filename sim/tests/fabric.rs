@@ -7,25 +7,15 @@ use sim::net::{TcpListener, TcpStream};
 use sim::{control, fields, LatencyModel, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod common;
+
 fn echo_server(sim: &Sim, name: &str) {
     let h = sim.add_host(name);
     sim.add_software(h, || async {
         let l = TcpListener::bind("7").await.unwrap();
         loop {
-            let (mut s, _) = l.accept().await.unwrap();
-            sim::spawn(async move {
-                let mut buf = [0u8; 64];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+            let (s, _) = l.accept().await.unwrap();
+            sim::spawn(common::echo(s));
         }
     });
 }

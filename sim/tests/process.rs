@@ -8,6 +8,8 @@ use sim::net::{TcpListener, TcpStream};
 use sim::{control, fields, LatencyModel, Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod common;
+
 /// An echo server on `addr` that, on each connection, first writes its own process name.
 async fn named_echo(addr: &'static str) {
     let l = TcpListener::bind(addr).await.unwrap();
@@ -19,17 +21,7 @@ async fn named_echo(addr: &'static str) {
             if s.write_all(me.as_bytes()).await.is_err() {
                 return;
             }
-            let mut buf = [0u8; 64];
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if s.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
+            common::echo(s).await;
         });
     }
 }
