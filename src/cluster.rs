@@ -217,10 +217,15 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         let m = metrics.clone();
         world.subscribe(move |e| m.borrow_mut().observe(e));
     }
-    let checker = Rc::new(RefCell::new(crate::invariants::Checker::new(invariant_spec(loaded, &clusters))));
+    // An Option so the end of the run can take the checker out (its `finish` consumes it).
+    let checker = Rc::new(RefCell::new(Some(crate::invariants::Checker::new(invariant_spec(loaded, &clusters)))));
     {
         let c = checker.clone();
-        world.subscribe(move |e| c.borrow_mut().observe(e));
+        world.subscribe(move |e| {
+            if let Some(c) = c.borrow_mut().as_mut() {
+                c.observe(e);
+            }
+        });
     }
     let mut rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
 
@@ -359,7 +364,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
             }
             tokio::time::sleep_until(start + step).await;
             progress(step, duration);
-            if stop_when.as_deref().is_some_and(|name| checker_driver.borrow().has_failed(name)) {
+            if stop_when.as_deref().is_some_and(|name| checker_driver.borrow().as_ref().is_some_and(|c| c.has_failed(name))) {
                 break;
             }
         }
@@ -377,7 +382,7 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         quota_refusal_messages,
     };
     let mut summary = metrics.borrow().summary(facts_run);
-    let violations = std::mem::replace(&mut *checker.borrow_mut(), crate::invariants::Checker::new(invariant_spec(loaded, &clusters))).finish();
+    let violations = checker.borrow_mut().take().map(crate::invariants::Checker::finish).unwrap_or_default();
     summary.violations = crate::summary::violation_lines(&violations);
     Ok(RunOutcome { summary, events: world.take_events(), violations })
 }

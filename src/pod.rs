@@ -10,6 +10,9 @@
 //! wait_ms} on each new set; `pod.no_credentials` {pod, sdk, code, message}; `pod.use` {pod, namespace,
 //! access_key_id, expiration_s (the expiry the SDK believes)} each time a request is signed with
 //! credentials, just before it is sent; `pod.api_call` and `pod.s3` with each request's outcome.
+//!
+//! Latencies (`ms`, `wait_ms`) are measured with `tokio::time::Instant`: the runtime is paused and only
+//! the world advances it, so that is simulated time, never the OS clock (ARCHITECTURE.md, "Invariants").
 
 use std::collections::BTreeMap;
 use std::time::Duration;
