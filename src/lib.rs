@@ -34,6 +34,7 @@ pub mod kubelet;
 pub mod oidc_issuer;
 pub mod pod;
 pub mod pod_identity_agent;
+pub mod report;
 pub mod runtime;
 pub mod s3;
 pub mod scenario;
