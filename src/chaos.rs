@@ -253,13 +253,13 @@ pub fn replay_command(scenario_arg: &str, seed: u64, bugs: &[Bug]) -> String {
 
 /// Runs one world and checks it.
 pub fn run_world(world: &World, seed: u64, bugs: &[Bug], keep_events: bool) -> Result<cluster::RunOutcome, crate::scenario::ScenarioError> {
-    cluster::run(&world.loaded, &RunOptions { seed, keep_events, bugs: bugs.to_vec(), stop_when_failed: None })
+    cluster::run(&world.loaded, &RunOptions { seed, keep_events, bugs: bugs.to_vec(), stop_when_failed: None, report: false })
 }
 
 /// Whether a world breaks `invariant`, stopping the run as soon as it has (what the shrinker asks, many
 /// times over).
 fn breaks(world: &World, seed: u64, bugs: &[Bug], invariant: &str) -> bool {
-    let opts = RunOptions { seed, keep_events: false, bugs: bugs.to_vec(), stop_when_failed: Some(invariant.to_string()) };
+    let opts = RunOptions { seed, keep_events: false, bugs: bugs.to_vec(), stop_when_failed: Some(invariant.to_string()), report: false };
     cluster::run(&world.loaded, &opts).map(|o| o.violations.iter().any(|v| v.invariant == invariant)).unwrap_or(false)
 }
 

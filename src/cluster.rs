@@ -144,6 +144,8 @@ pub struct RunOutcome {
     pub events: Vec<sim::Event>,
     /// What the invariant checkers found, earliest first (also in `summary.violations`).
     pub violations: Vec<crate::invariants::Violation>,
+    /// The report's numbers and histograms, when asked for (`RunOptions::report`).
+    pub report: Option<(crate::report::data::ReportData, crate::report::data::Histograms)>,
 }
 
 /// Options of one run.
@@ -157,6 +159,8 @@ pub struct RunOptions {
     /// End the run at the first driver step after this invariant fails (the shrinker only needs to know
     /// *whether* it fails; such a run's digest is not the full run's).
     pub stop_when_failed: Option<String>,
+    /// Collect the report's numbers (latency per hop, caches, time series) as the run goes.
+    pub report: bool,
 }
 
 /// Called as simulated time passes: (elapsed, total).
@@ -216,6 +220,16 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     {
         let m = metrics.clone();
         world.subscribe(move |e| m.borrow_mut().observe(e));
+    }
+    // Like the checker: an Option the end of the run takes out.
+    let collector = Rc::new(RefCell::new(opts.report.then(|| crate::report::data::Collector::new(s.scenario.duration.0.as_secs()))));
+    if opts.report {
+        let c = collector.clone();
+        world.subscribe(move |e| {
+            if let Some(c) = c.borrow_mut().as_mut() {
+                c.observe(e);
+            }
+        });
     }
     // An Option so the end of the run can take the checker out (its `finish` consumes it).
     let checker = Rc::new(RefCell::new(Some(crate::invariants::Checker::new(invariant_spec(loaded, &clusters)))));
@@ -384,7 +398,9 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     let mut summary = metrics.borrow().summary(facts_run);
     let violations = checker.borrow_mut().take().map(crate::invariants::Checker::finish).unwrap_or_default();
     summary.violations = crate::summary::violation_lines(&violations);
-    Ok(RunOutcome { summary, events: world.take_events(), violations })
+    let meta = crate::report::data::RunMeta { scenario: s.scenario.name.clone(), seed: opts.seed, duration_s: s.scenario.duration.0.as_secs() };
+    let report = collector.borrow_mut().take().map(|c| c.finish(meta));
+    Ok(RunOutcome { summary, events: world.take_events(), violations, report })
 }
 
 /// The operator's host name.

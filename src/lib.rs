@@ -19,6 +19,7 @@
 //! component it stands for and where its facts come from.
 
 pub mod api_server;
+pub mod bench;
 pub mod bugs;
 pub mod chaos;
 pub mod cluster;

@@ -35,6 +35,8 @@ macro_rules! out_raw {
 
 /// `chaos`, `replay` and `merge` (uses the macros above).
 mod chaos_cmd;
+/// `bench` (uses the macros above).
+mod bench_cmd;
 
 #[derive(Parser)]
 #[command(name = "credsim", version, about = "Deterministic simulation of how EKS pods get AWS credentials (IRSA, Pod Identity)")]
@@ -61,7 +63,20 @@ enum Command {
         /// Switch a planted bug on (repeatable; see `credsim chaos --list-bugs`).
         #[arg(long, value_name = "NAME")]
         bug: Vec<String>,
+        /// Write a report (report.md with charts, report.json, .hgrm files) into DIR.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
     },
+    /// Write a report (report.md, report.json, charts) from a trace file saved with `run --trace`.
+    Report {
+        /// The trace file (JSON lines).
+        trace: PathBuf,
+        /// Directory to write the report into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// IRSA vs Pod Identity on four workloads (or, with --engine, the engine's own speed).
+    Bench(bench_cmd::BenchArgs),
     /// Swarm testing: run many seeds, each drawing its own faults on top of SCENARIO, and check invariants.
     Chaos(ChaosArgs),
     /// Run one seed of a chaos sweep again, exactly (same digest); optionally shrink its faults.
@@ -186,9 +201,11 @@ fn main() -> ExitCode {
             .init();
     }
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None, bug: Vec::new() });
+    let command = cli.command.unwrap_or(Command::Run { scenario: None, seed: None, json: false, trace: None, bug: Vec::new(), report: None });
     match command {
-        Command::Run { scenario, seed, json, trace, bug } => run(scenario, seed, json, trace, &bug),
+        Command::Run { scenario, seed, json, trace, bug, report } => run(scenario, seed, json, trace, &bug, report),
+        Command::Report { trace, out } => report_from_trace(&trace, &out),
+        Command::Bench(args) => bench_cmd::bench(args),
         Command::Chaos(args) => chaos_cmd::chaos(args),
         Command::Replay(args) => chaos_cmd::replay(args),
         Command::Merge { files, json } => chaos_cmd::merge(&files, json),
@@ -308,7 +325,7 @@ fn mutate(args: MutateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathBuf>, bug: &[String]) -> ExitCode {
+fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathBuf>, bug: &[String], report_dir: Option<PathBuf>) -> ExitCode {
     let mut bugs = Vec::new();
     for b in bug {
         match b.parse::<credsim::bugs::Bug>() {
@@ -349,7 +366,7 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
         bar.set_position((done.as_secs_f64() / total.as_secs_f64().max(1e-9) * 1000.0) as u64);
         bar.set_message(format!("{}/{}", humanize(done), humanize(total)));
     };
-    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), bugs, ..Default::default() }, &report);
+    let result = cluster::run_with_progress(&loaded, &RunOptions { seed, keep_events: trace.is_some(), bugs, report: report_dir.is_some(), ..Default::default() }, &report);
     bar.finish_and_clear();
     let outcome = match result {
         Ok(o) => o,
@@ -358,8 +375,16 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
             return ExitCode::from(2);
         }
     };
+    // The trace and the report are written before the summary is printed, so nothing is lost if
+    // stdout is closed.
     if let Some(t) = trace {
-        let mut out = String::new();
+        let meta = credsim::report::data::RunMeta {
+            scenario: outcome.summary.scenario.clone(),
+            seed,
+            duration_s: loaded.scenario.scenario.duration.0.as_secs(),
+        };
+        let mut out = credsim::report::trace_file::meta_line(&meta);
+        out.push('\n');
         for e in &outcome.events {
             out.push_str(&e.to_json_line());
             out.push('\n');
@@ -367,6 +392,15 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
         if let Err(e) = std::fs::write(&t, out) {
             eprintln!("error: writing trace {}: {e}", t.display());
             return ExitCode::from(1);
+        }
+    }
+    if let (Some(dir), Some((data, hists))) = (&report_dir, &outcome.report) {
+        match credsim::report::write::write_run_report(dir, data, hists) {
+            Ok(files) => eprintln!("credsim: report written to {} ({} files; open report.md)", dir.display(), files.len()),
+            Err(e) => {
+                eprintln!("error: writing the report: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     if json {
@@ -381,6 +415,31 @@ fn run(path: Option<PathBuf>, seed: Option<u64>, json: bool, trace: Option<PathB
         out!("{}", outcome.summary.to_text().trim_end());
     }
     ExitCode::SUCCESS
+}
+
+fn report_from_trace(trace: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    let (meta, events) = match credsim::report::trace_file::read(trace) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut c = credsim::report::data::Collector::new(meta.duration_s);
+    for e in &events {
+        c.observe(e);
+    }
+    let (data, hists) = c.finish(meta);
+    match credsim::report::write::write_run_report(out, &data, &hists) {
+        Ok(files) => {
+            out!("report written to {} ({} files; open report.md)", out.display(), files.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing the report: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn humanize(d: std::time::Duration) -> String {

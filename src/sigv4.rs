@@ -19,7 +19,37 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
+}
+
+/// Signing keys already derived, by (secret key, date, region, service). A key changes once a day per
+/// credential, and the SDKs keep it rather than run the four derivation HMACs on every request; so do we.
+/// Bounded (cleared when full); it holds secrets, so it is never printed.
+type KeyCache = std::collections::BTreeMap<(String, String, String, String), Vec<u8>>;
+const KEY_CACHE_MAX: usize = 4096;
+
+thread_local! {
+    static SIGNING_KEYS: std::cell::RefCell<KeyCache> = const { std::cell::RefCell::new(KeyCache::new()) };
+}
+
+/// `kSigning` = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
+fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+    let key = (secret_access_key.to_string(), date.to_string(), region.to_string(), service.to_string());
+    if let Some(k) = SIGNING_KEYS.with(|c| c.borrow().get(&key).cloned()) {
+        return k;
+    }
+    let k_date = hmac(format!("AWS4{secret_access_key}").as_bytes(), date.as_bytes());
+    let k_region = hmac(&k_date, region.as_bytes());
+    let k_service = hmac(&k_region, service.as_bytes());
+    let k_signing = hmac(&k_service, b"aws4_request");
+    SIGNING_KEYS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= KEY_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(key, k_signing.clone());
+    });
+    k_signing
 }
 
 /// The headers to add to a request: `(name, value)`.
@@ -125,10 +155,7 @@ pub fn sign_request(
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign =
         format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
-    let k_date = hmac(format!("AWS4{secret_access_key}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
+    let k_signing = signing_key(secret_access_key, date, region, service);
     let signature = hex(&hmac(&k_signing, string_to_sign.as_bytes()));
     Signed {
         authorization: format!(

@@ -524,8 +524,9 @@ impl EksAuth {
 
     /// Discovery, then JWKS; stores the entry.
     async fn fetch_keys(&self, cluster: &EksAuthCluster) -> Result<KeysEntry, EksAuthError> {
+        let t0 = Instant::now();
         let unavailable = |why: String| {
-            runtime::record("eks_auth.jwks_fetch", fields!["cluster" => &cluster.name, "outcome" => why]);
+            runtime::record("eks_auth.jwks_fetch", fields!["cluster" => &cluster.name, "outcome" => why, "ms" => t0.elapsed().as_millis() as u64]);
             // [unk] what EKS Auth answers when it cannot get a cluster's keys.
             EksAuthError::new(ErrorCode::ServiceUnavailableException, "Unable to retrieve the signing keys of the cluster's OIDC issuer.")
         };
@@ -545,7 +546,7 @@ impl EksAuth {
         let now = Instant::now();
         let entry = KeysEntry { jwks, fetched_at: now, expires_at: now + Duration::from_secs(ttl) };
         self.state.borrow_mut().keys.insert(cluster.issuer.clone(), entry.clone());
-        runtime::record("eks_auth.jwks_fetch", fields!["cluster" => &cluster.name, "outcome" => "ok"]);
+        runtime::record("eks_auth.jwks_fetch", fields!["cluster" => &cluster.name, "outcome" => "ok", "ms" => t0.elapsed().as_millis() as u64]);
         Ok(entry)
     }
 

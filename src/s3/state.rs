@@ -26,7 +26,7 @@ impl Object {
     /// An object with this body and these tags, stored at `now_ms`.
     pub fn new(body: Bytes, tags: BTreeMap<String, String>, now_ms: u64) -> Object {
         let digest = Sha256::digest(&body);
-        let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let etag = format!("\"{}\"", hex::encode(&digest[..16]));
         Object { body, tags, etag, last_modified_ms: now_ms }
     }
 }

@@ -84,7 +84,7 @@ impl StsService {
             identity_policies,
             session_policy: s.session_policy_json,
             source_identity: s.source_identity,
-            session_token_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            session_token_sha256: hex::encode(digest),
         })
     }
 }

@@ -76,13 +76,15 @@ async fn get(
     url: &str,
     timeout: Duration,
 ) -> Result<(Option<String>, bytes::Bytes), IdpFailure> {
+    let t0 = tokio::time::Instant::now();
+    let ms = || t0.elapsed().as_millis().to_string();
     match env.fetch(url, timeout).await {
         Err(e) => {
-            record_failure(env, what, url, &e.to_string());
+            record_failure_ms(env, what, url, &e.to_string(), ms());
             Err(IdpFailure::Fetch(e))
         }
         Ok(resp) if resp.status() != http::StatusCode::OK => {
-            record_failure(env, what, url, &format!("http {}", resp.status().as_u16()));
+            record_failure_ms(env, what, url, &format!("http {}", resp.status().as_u16()), ms());
             Err(IdpFailure::Status(resp.status().as_u16()))
         }
         Ok(resp) => {
@@ -92,6 +94,7 @@ async fn get(
                     ("what", what.to_owned()),
                     ("url", url.to_owned()),
                     ("outcome", "ok".to_owned()),
+                    ("ms", ms()),
                 ],
             );
             let cc = resp
@@ -105,12 +108,18 @@ async fn get(
 }
 
 fn record_failure(env: &dyn StsEnv, what: &str, url: &str, outcome: &str) {
+    record_failure_ms(env, what, url, outcome, "0".to_owned());
+}
+
+/// `sts.idp_fetch` for a failed GET; `ms` is how long the GET took (simulated).
+fn record_failure_ms(env: &dyn StsEnv, what: &str, url: &str, outcome: &str, ms: String) {
     env.record(
         "sts.idp_fetch",
         &[
             ("what", what.to_owned()),
             ("url", url.to_owned()),
             ("outcome", outcome.to_owned()),
+            ("ms", ms),
         ],
     );
 }
