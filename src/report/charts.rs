@@ -565,10 +565,12 @@ pub fn latency_over_time(
             .draw()?;
         let bands = layout_faults(&chart, faults, &axis)?;
         draw_fault_bands(&chart, &bands)?;
+        // Labels before the data: a label's backing box must never hide a point (a latency excursion
+        // often sits right under it, at the top of the band).
+        draw_fault_labels(&chart, &bands)?;
         for q in (0..4).rev() {
             draw_runs(&mut chart, &runs[q], QUANTILE_COLOURS[q], if q == 3 { 1 } else { 2 })?;
         }
-        draw_fault_labels(&chart, &bands)?;
         let mut entries: Vec<(String, Swatch)> = NAMES
             .iter()
             .enumerate()
@@ -680,10 +682,10 @@ pub fn series_over_time(
                 .draw()?;
             let bands = layout_faults(&chart, faults, &axis)?;
             draw_fault_bands(&chart, &bands)?;
+            draw_fault_labels(&chart, &bands)?;
             for (i, s) in series.iter().enumerate() {
                 draw_runs(&mut chart, &runs[i], series_colour(i, &s.name), 2)?;
             }
-            draw_fault_labels(&chart, &bands)?;
             !bands.is_empty()
         } else {
             let (ylo, yhi) = linear_range(lo, hi, 0.2);
@@ -703,10 +705,10 @@ pub fn series_over_time(
                 .draw()?;
             let bands = layout_faults(&chart, faults, &axis)?;
             draw_fault_bands(&chart, &bands)?;
+            draw_fault_labels(&chart, &bands)?;
             for (i, s) in series.iter().enumerate() {
                 draw_runs(&mut chart, &runs[i], series_colour(i, &s.name), 2)?;
             }
-            draw_fault_labels(&chart, &bands)?;
             !bands.is_empty()
         };
         let mut entries: Vec<(String, Swatch)> = series
