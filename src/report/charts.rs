@@ -119,7 +119,7 @@ const TICK_SIZE: f64 = 15.0;
 const LEGEND_SIZE: f64 = 15.0;
 const NOTE_SIZE: f64 = 14.0;
 /// Width of the legend column at the right of each chart.
-const LEGEND_WIDTH: u32 = 160;
+const LEGEND_WIDTH: u32 = 190;
 /// Runs up to this long get a time axis in minutes, longer ones in hours.
 const MINUTES_AXIS_UP_TO_S: f64 = 3.0 * 3600.0;
 
@@ -128,7 +128,13 @@ pub fn flow_colour(name: &str) -> Option<RGBColor> {
     let norm: String = name
         .trim()
         .chars()
-        .map(|c| if c == '-' || c == ' ' { '_' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '-' || c == ' ' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect();
     match norm.as_str() {
         "irsa" => Some(IRSA_COLOUR),
@@ -158,11 +164,15 @@ fn font(size: f64) -> TextStyle<'static> {
 }
 
 /// Draws one chart: a white page, the title, and `body` below it; returns the SVG text.
-fn render(title: &str, body: impl FnOnce(&Area<'_>) -> Result<(), ChartError>) -> Result<String, ChartError> {
+fn render(
+    title: &str,
+    body: impl FnOnce(&Area<'_>) -> Result<(), ChartError>,
+) -> Result<String, ChartError> {
     ensure_font()?;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
         let below_title = root.titled(title, (FONT, TITLE_SIZE).into_font().color(&BLACK))?;
         body(&below_title)?;
@@ -174,7 +184,10 @@ fn render(title: &str, body: impl FnOnce(&Area<'_>) -> Result<(), ChartError>) -
 /// The body of a chart with nothing to show.
 fn draw_no_samples(area: &Area<'_>) -> Result<(), ChartError> {
     let (w, h) = area.dim_in_pixel();
-    let frame = Rectangle::new([(20, 10), (w as i32 - 20, h as i32 - 20)], GRID.stroke_width(1));
+    let frame = Rectangle::new(
+        [(20, 10), (w as i32 - 20, h as i32 - 20)],
+        GRID.stroke_width(1),
+    );
     area.draw(&frame)?;
     let style = font(DESC_SIZE).pos(Pos::new(HPos::Center, VPos::Center));
     area.draw_text("no samples", &style, (w as i32 / 2, h as i32 / 2))?;
@@ -193,9 +206,9 @@ struct TimeAxis {
 
 fn time_axis(duration_s: f64, data_max_t_s: f64) -> TimeAxis {
     let duration = if duration_s.is_finite() && duration_s > 0.0 {
-        duration_s
+        duration_s.min(MAX_DURATION_S)
     } else if data_max_t_s.is_finite() && data_max_t_s > 0.0 {
-        data_max_t_s
+        data_max_t_s.min(MAX_DURATION_S)
     } else {
         60.0
     };
@@ -204,7 +217,11 @@ fn time_axis(duration_s: f64, data_max_t_s: f64) -> TimeAxis {
     } else {
         (3600.0, "time since start (hours)")
     };
-    TimeAxis { divisor, end: duration / divisor, desc }
+    TimeAxis {
+        divisor,
+        end: duration / divisor,
+        desc,
+    }
 }
 
 /// A number for a tick label: integers without a fraction, others with at most two decimals.
@@ -242,7 +259,11 @@ fn fmt_value(v: f64) -> String {
     } else {
         format!("{v:.3}")
     };
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// A latency in milliseconds as a person reads it: `250 ms`, `2 s`, `5 min`, `1 h`.
@@ -283,9 +304,22 @@ fn latency_ladder(lo: f64, hi: f64) -> Vec<(f64, u8)> {
     }
     out.extend([(10_000.0, 2), (20_000.0, 0), (30_000.0, 1)]);
     let min = 60_000.0;
-    out.extend([(min, 2), (2.0 * min, 0), (5.0 * min, 1), (10.0 * min, 2), (20.0 * min, 0), (30.0 * min, 1)]);
+    out.extend([
+        (min, 2),
+        (2.0 * min, 0),
+        (5.0 * min, 1),
+        (10.0 * min, 2),
+        (20.0 * min, 0),
+        (30.0 * min, 1),
+    ]);
     let hour = 60.0 * min;
-    out.extend([(hour, 2), (2.0 * hour, 0), (5.0 * hour, 1), (10.0 * hour, 2), (24.0 * hour, 1)]);
+    out.extend([
+        (hour, 2),
+        (2.0 * hour, 0),
+        (5.0 * hour, 1),
+        (10.0 * hour, 2),
+        (24.0 * hour, 1),
+    ]);
     let mut d = 100.0 * hour;
     while d < hi * 10.0 {
         out.push((d, 2));
@@ -296,14 +330,26 @@ fn latency_ladder(lo: f64, hi: f64) -> Vec<(f64, u8)> {
 
 /// Picks at most `max` ticks within `lo..=hi` from ranked candidates, dropping low ranks first.
 fn pick_ticks(candidates: &[(f64, u8)], lo: f64, hi: f64, max: usize) -> Vec<f64> {
-    let inside: Vec<(f64, u8)> = candidates.iter().copied().filter(|&(v, _)| v >= lo && v <= hi).collect();
+    let inside: Vec<(f64, u8)> = candidates
+        .iter()
+        .copied()
+        .filter(|&(v, _)| v >= lo && v <= hi)
+        .collect();
     for min_rank in 0..=2u8 {
-        let ticks: Vec<f64> = inside.iter().filter(|&&(_, r)| r >= min_rank).map(|&(v, _)| v).collect();
+        let ticks: Vec<f64> = inside
+            .iter()
+            .filter(|&&(_, r)| r >= min_rank)
+            .map(|&(v, _)| v)
+            .collect();
         if ticks.len() <= max {
             return ticks;
         }
     }
-    let majors: Vec<f64> = inside.iter().filter(|&&(_, r)| r >= 2).map(|&(v, _)| v).collect();
+    let majors: Vec<f64> = inside
+        .iter()
+        .filter(|&&(_, r)| r >= 2)
+        .map(|&(v, _)| v)
+        .collect();
     let step = majors.len().div_ceil(max.max(1));
     majors.into_iter().step_by(step.max(1)).collect()
 }
@@ -319,6 +365,23 @@ fn log_range(lo: f64, hi: f64, headroom: f64) -> (f64, f64) {
     (lo, hi)
 }
 
+/// `lo` lowered to the nearest step at or below it that keeps its label among the (at most `max`) ticks
+/// of `lo..=hi`, so that the bottom of a log axis always carries a label; `lo` itself if there is none.
+fn snap_down(lo: f64, hi: f64, candidates: &[(f64, u8)], max: usize) -> f64 {
+    for min_rank in 1..=2u8 {
+        let below = candidates
+            .iter()
+            .filter(|&&(v, r)| r >= min_rank && v <= lo)
+            .map(|&(v, _)| v);
+        if let Some(snapped) = below.max_by(f64::total_cmp)
+            && pick_ticks(candidates, snapped, hi, max).first() == Some(&snapped)
+        {
+            return snapped;
+        }
+    }
+    lo
+}
+
 /// A linear range covering the values, starting at 0 unless values are negative.
 fn linear_range(lo: f64, hi: f64, headroom: f64) -> (f64, f64) {
     let lo = lo.min(0.0);
@@ -326,7 +389,10 @@ fn linear_range(lo: f64, hi: f64, headroom: f64) -> (f64, f64) {
     if hi - lo <= f64::EPSILON {
         return (lo, lo + 1.0);
     }
-    (lo - if lo < 0.0 { (hi - lo) * 0.05 } else { 0.0 }, hi + (hi - lo) * headroom)
+    (
+        lo - if lo < 0.0 { (hi - lo) * 0.05 } else { 0.0 },
+        hi + (hi - lo) * headroom,
+    )
 }
 
 /// Splits points into runs of drawable points; `None` (a gap) ends a run.
@@ -346,8 +412,22 @@ fn segments(points: impl IntoIterator<Item = Option<(f64, f64)>>) -> Vec<Vec<(f6
     out
 }
 
+/// Values beyond these bounds are not measurements (a nanosecond-scale latency, a rate of 10^15/s)
+/// and would break the axes' arithmetic; they are left out like gaps.
+const LOG_MIN: f64 = 1e-9;
+const LOG_MAX: f64 = 1e12;
+const LINEAR_MAX: f64 = 1e15;
+/// The longest time axis drawn (about 30 years); a longer duration is cut to it.
+const MAX_DURATION_S: f64 = 1e9;
+
 fn usable(x: f64, y: f64, log_y: bool) -> bool {
-    x.is_finite() && y.is_finite() && (!log_y || y > 0.0)
+    x.is_finite()
+        && y.is_finite()
+        && if log_y {
+            (LOG_MIN..=LOG_MAX).contains(&y)
+        } else {
+            y.abs() <= LINEAR_MAX
+        }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -364,7 +444,10 @@ fn draw_runs<Y: Ranged<ValueType = f64>>(
 ) -> Result<(), ChartError> {
     for run in runs {
         if run.len() >= 2 {
-            chart.draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(width)))?;
+            chart.draw_series(LineSeries::new(
+                run.iter().copied(),
+                colour.stroke_width(width),
+            ))?;
         } else {
             chart.draw_series(run.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
@@ -397,9 +480,15 @@ fn layout_faults<Y: Ranged<ValueType = f64>>(
     let style = font(NOTE_SIZE);
     let mut row_ends: Vec<i32> = Vec::new();
     let mut out = Vec::new();
-    let mut sorted: Vec<&FaultWindow> =
-        faults.iter().filter(|f| f.start_s.is_finite() && f.end_s.is_finite()).collect();
-    sorted.sort_by(|a, b| a.start_s.total_cmp(&b.start_s).then(a.end_s.total_cmp(&b.end_s)));
+    let mut sorted: Vec<&FaultWindow> = faults
+        .iter()
+        .filter(|f| f.start_s.is_finite() && f.end_s.is_finite())
+        .collect();
+    sorted.sort_by(|a, b| {
+        a.start_s
+            .total_cmp(&b.start_s)
+            .then(a.end_s.total_cmp(&b.end_s))
+    });
     for f in sorted {
         let start = (f.start_s.min(f.end_s) / axis.divisor).clamp(0.0, axis.end);
         let end = (f.start_s.max(f.end_s) / axis.divisor).clamp(0.0, axis.end);
@@ -423,7 +512,9 @@ fn layout_faults<Y: Ranged<ValueType = f64>>(
                 row_ends.push(i32::MIN);
                 row_ends.len() - 1
             }
-            None => (0..row_ends.len()).min_by_key(|&r| row_ends[r]).unwrap_or(0),
+            None => (0..row_ends.len())
+                .min_by_key(|&r| row_ends[r])
+                .unwrap_or(0),
         };
         row_ends[row] = label_x + w;
         out.push(BandPx {
@@ -439,22 +530,34 @@ fn layout_faults<Y: Ranged<ValueType = f64>>(
     Ok(out)
 }
 
-fn draw_fault_bands<Y: Ranged<ValueType = f64>>(chart: &Chart<'_, '_, Y>, bands: &[BandPx]) -> Result<(), ChartError> {
+fn draw_fault_bands<Y: Ranged<ValueType = f64>>(
+    chart: &Chart<'_, '_, Y>,
+    bands: &[BandPx],
+) -> Result<(), ChartError> {
     let area = chart.plotting_area().strip_coord_spec();
     let (_, h) = area.dim_in_pixel();
     for b in bands {
-        area.draw(&Rectangle::new([(b.x0, 0), (b.x1, h as i32)], FAULT_COLOUR.mix(FAULT_OPACITY).filled()))?;
+        area.draw(&Rectangle::new(
+            [(b.x0, 0), (b.x1, h as i32)],
+            FAULT_COLOUR.mix(FAULT_OPACITY).filled(),
+        ))?;
     }
     Ok(())
 }
 
-fn draw_fault_labels<Y: Ranged<ValueType = f64>>(chart: &Chart<'_, '_, Y>, bands: &[BandPx]) -> Result<(), ChartError> {
+fn draw_fault_labels<Y: Ranged<ValueType = f64>>(
+    chart: &Chart<'_, '_, Y>,
+    bands: &[BandPx],
+) -> Result<(), ChartError> {
     let area = chart.plotting_area().strip_coord_spec();
     let style = (FONT, NOTE_SIZE).into_font().color(&FAULT_TEXT);
     for b in bands {
         let bg = Rectangle::new(
-            [(b.label_x - 2, b.label_y - 2), (b.label_x + b.label_w + 2, b.label_y + b.label_h + 4)],
-            WHITE.mix(0.8).filled(),
+            [
+                (b.label_x - 2, b.label_y - 2),
+                (b.label_x + b.label_w + 2, b.label_y + b.label_h + 4),
+            ],
+            WHITE.mix(0.65).filled(),
         );
         area.draw(&bg)?;
         area.draw_text(&b.label, &style, (b.label_x, b.label_y))?;
@@ -481,8 +584,13 @@ fn draw_legend(area: &Area<'_>, top: i32, entries: &[(String, Swatch)]) -> Resul
                 let half = (*width as i32 + 1) / 2;
                 area.draw(&Rectangle::new([(6, y - half), (32, y + half)], c.filled()))?
             }
-            Swatch::Band => area.draw(&Rectangle::new([(6, y - 8), (32, y + 8)], FAULT_COLOUR.mix(FAULT_OPACITY * 2.0).filled()))?,
-            Swatch::Block(c) => area.draw(&Rectangle::new([(10, y - 7), (28, y + 7)], c.filled()))?,
+            Swatch::Band => area.draw(&Rectangle::new(
+                [(6, y - 8), (32, y + 8)],
+                FAULT_COLOUR.mix(FAULT_OPACITY * 2.0).filled(),
+            ))?,
+            Swatch::Block(c) => {
+                area.draw(&Rectangle::new([(10, y - 7), (28, y + 7)], c.filled()))?
+            }
         }
         let text = fit_text(area, name, &style, max_text)?;
         area.draw_text(&text, &style, (38, y))?;
@@ -491,7 +599,12 @@ fn draw_legend(area: &Area<'_>, top: i32, entries: &[(String, Swatch)]) -> Resul
 }
 
 /// `text`, cut with an ellipsis until it fits in `max_w` pixels.
-fn fit_text(area: &Area<'_>, text: &str, style: &TextStyle<'_>, max_w: i32) -> Result<String, ChartError> {
+fn fit_text(
+    area: &Area<'_>,
+    text: &str,
+    style: &TextStyle<'_>,
+    max_w: i32,
+) -> Result<String, ChartError> {
     if area.estimate_text_size(text, style)?.0 as i32 <= max_w {
         return Ok(text.to_string());
     }
@@ -526,26 +639,35 @@ pub fn latency_over_time(
 ) -> Result<String, ChartError> {
     const NAMES: [&str; 4] = ["p50", "p95", "p99", "max"];
     let pick = |p: &QuantilePoint, q: usize| [p.p50, p.p95, p.p99, p.max][q];
-    let data_max_t = points.iter().map(|p| p.t_s).filter(|t| t.is_finite()).fold(0.0, f64::max);
+    let data_max_t = points
+        .iter()
+        .map(|p| p.t_s)
+        .filter(|t| t.is_finite())
+        .fold(0.0, f64::max);
     let axis = time_axis(duration_s, data_max_t);
     let in_time = |t: f64| t.is_finite() && t >= 0.0 && t / axis.divisor <= axis.end;
     let runs: Vec<Vec<Vec<(f64, f64)>>> = (0..4)
         .map(|q| {
             segments(points.iter().map(|p| {
                 let v = pick(p, q);
-                (p.count > 0 && in_time(p.t_s) && usable(p.t_s, v, true)).then_some((p.t_s / axis.divisor, v))
+                (p.count > 0 && in_time(p.t_s) && usable(p.t_s, v, true))
+                    .then_some((p.t_s / axis.divisor, v))
             }))
         })
         .collect();
     let values = runs.iter().flatten().flatten().map(|&(_, v)| v);
-    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     render(title, |body| {
         if hi <= 0.0 {
             return draw_no_samples(body);
         }
         let (plot, legend) = split_body(body);
         let (ylo, yhi) = log_range(lo, hi, 3.0);
-        let ticks = pick_ticks(&latency_ladder(ylo, yhi), ylo, yhi, 9);
+        let ladder = latency_ladder(ylo, yhi);
+        let ylo = snap_down(ylo, yhi, &ladder, 9);
+        let ticks = pick_ticks(&ladder, ylo, yhi, 9);
         let mut chart = ChartBuilder::on(&plot)
             .margin(PLOT_MARGIN_TOP)
             .x_label_area_size(48)
@@ -569,12 +691,22 @@ pub fn latency_over_time(
         // often sits right under it, at the top of the band).
         draw_fault_labels(&chart, &bands)?;
         for q in (0..4).rev() {
-            draw_runs(&mut chart, &runs[q], QUANTILE_COLOURS[q], if q == 3 { 1 } else { 2 })?;
+            draw_runs(
+                &mut chart,
+                &runs[q],
+                QUANTILE_COLOURS[q],
+                if q == 3 { 1 } else { 2 },
+            )?;
         }
         let mut entries: Vec<(String, Swatch)> = NAMES
             .iter()
             .enumerate()
-            .map(|(q, n)| (n.to_string(), Swatch::Line(QUANTILE_COLOURS[q], if q == 3 { 1 } else { 2 })))
+            .map(|(q, n)| {
+                (
+                    n.to_string(),
+                    Swatch::Line(QUANTILE_COLOURS[q], if q == 3 { 1 } else { 2 }),
+                )
+            })
             .collect();
         if !bands.is_empty() {
             entries.push(("fault".to_string(), Swatch::Band));
@@ -588,18 +720,25 @@ pub fn cdf(title: &str, cdfs: &[Cdf]) -> Result<String, ChartError> {
     let runs: Vec<Vec<Vec<(f64, f64)>>> = cdfs
         .iter()
         .map(|c| {
-            segments(c.points.iter().map(|&(x, y)| usable(x, y, false).then_some((x, y.clamp(0.0, 1.0))).filter(|p| p.0 > 0.0)))
+            segments(c.points.iter().map(|&(x, y)| {
+                // x is the latency, on the log axis.
+                usable(y, x, true).then_some((x, y.clamp(0.0, 1.0)))
+            }))
         })
         .collect();
     let xs = runs.iter().flatten().flatten().map(|&(x, _)| x);
-    let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
     render(title, |body| {
         if hi <= 0.0 {
             return draw_no_samples(body);
         }
         let (plot, legend) = split_body(body);
         let (xlo, xhi) = log_range(lo, hi, 1.3);
-        let ticks = pick_ticks(&latency_ladder(xlo, xhi), xlo, xhi, 9);
+        let ladder = latency_ladder(xlo, xhi);
+        let xlo = snap_down(xlo, xhi, &ladder, 9);
+        let ticks = pick_ticks(&ladder, xlo, xhi, 9);
         let mut chart = ChartBuilder::on(&plot)
             .margin(PLOT_MARGIN_TOP)
             .margin_right(24)
@@ -607,7 +746,8 @@ pub fn cdf(title: &str, cdfs: &[Cdf]) -> Result<String, ChartError> {
             .y_label_area_size(72)
             .build_cartesian_2d(
                 (xlo..xhi).log_scale().with_key_points(ticks),
-                0.0..1.0,
+                // A little room above 1 so that the top of each curve is not drawn on the frame.
+                0.0..1.03,
             )?;
         chart
             .configure_mesh()
@@ -626,7 +766,10 @@ pub fn cdf(title: &str, cdfs: &[Cdf]) -> Result<String, ChartError> {
             let colour = series_colour(i, &c.name);
             for run in r {
                 if run.len() >= 2 {
-                    chart.draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))?;
+                    chart.draw_series(LineSeries::new(
+                        run.iter().copied(),
+                        colour.stroke_width(2),
+                    ))?;
                 } else {
                     chart.draw_series(run.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
                 }
@@ -647,27 +790,44 @@ pub fn series_over_time(
     duration_s: f64,
     log_y: bool,
 ) -> Result<String, ChartError> {
-    let data_max_t = series.iter().flat_map(|s| &s.points).map(|p| p.0).filter(|t| t.is_finite()).fold(0.0, f64::max);
+    let data_max_t = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.0)
+        .filter(|t| t.is_finite())
+        .fold(0.0, f64::max);
     let axis = time_axis(duration_s, data_max_t);
     let in_time = |t: f64| t.is_finite() && t >= 0.0 && t / axis.divisor <= axis.end;
     let runs: Vec<Vec<Vec<(f64, f64)>>> = series
         .iter()
-        .map(|s| segments(s.points.iter().map(|&(t, y)| (in_time(t) && usable(t, y, log_y)).then_some((t / axis.divisor, y)))))
+        .map(|s| {
+            segments(s.points.iter().map(|&(t, y)| {
+                (in_time(t) && usable(t, y, log_y)).then_some((t / axis.divisor, y))
+            }))
+        })
         .collect();
     let ys = runs.iter().flatten().flatten().map(|&(_, y)| y);
-    let (lo, hi, n) = ys.fold((f64::INFINITY, f64::NEG_INFINITY, 0usize), |(lo, hi, n), y| (lo.min(y), hi.max(y), n + 1));
+    let (lo, hi, n) = ys.fold(
+        (f64::INFINITY, f64::NEG_INFINITY, 0usize),
+        |(lo, hi, n), y| (lo.min(y), hi.max(y), n + 1),
+    );
     render(title, |body| {
         if n == 0 {
             return draw_no_samples(body);
         }
         let (plot, legend) = split_body(body);
         let mut builder = ChartBuilder::on(&plot);
-        builder.margin(PLOT_MARGIN_TOP).x_label_area_size(48).y_label_area_size(80);
+        builder
+            .margin(PLOT_MARGIN_TOP)
+            .x_label_area_size(48)
+            .y_label_area_size(80);
         let any_band = if log_y {
             let (ylo, yhi) = log_range(lo, hi, 3.0);
-            let ticks = pick_ticks(&number_ladder(ylo, yhi), ylo, yhi, 9);
-            let mut chart =
-                builder.build_cartesian_2d(0.0..axis.end, (ylo..yhi).log_scale().with_key_points(ticks))?;
+            let ladder = number_ladder(ylo, yhi);
+            let ylo = snap_down(ylo, yhi, &ladder, 9);
+            let ticks = pick_ticks(&ladder, ylo, yhi, 9);
+            let mut chart = builder
+                .build_cartesian_2d(0.0..axis.end, (ylo..yhi).log_scale().with_key_points(ticks))?;
             chart
                 .configure_mesh()
                 .bold_line_style(GRID)
@@ -723,19 +883,32 @@ pub fn series_over_time(
     })
 }
 
+fn bar_value(v: f64) -> bool {
+    v.is_finite() && v.abs() <= LINEAR_MAX
+}
+
 /// Grouped bars: one group per workload, one bar per flow in it, each with its value printed above it.
 /// Flows are ordered as they first appear; a flow missing from a group leaves its slot empty.
-pub fn comparison_bars(title: &str, y_label: &str, groups: &[(String, Vec<(String, f64)>)]) -> Result<String, ChartError> {
+pub fn comparison_bars(
+    title: &str,
+    y_label: &str,
+    groups: &[(String, Vec<(String, f64)>)],
+) -> Result<String, ChartError> {
     let mut flows: Vec<&str> = Vec::new();
     for (_, bars) in groups {
         for (flow, v) in bars {
-            if v.is_finite() && !flows.contains(&flow.as_str()) {
+            if bar_value(*v) && !flows.contains(&flow.as_str()) {
                 flows.push(flow);
             }
         }
     }
-    let values = groups.iter().flat_map(|(_, b)| b.iter().map(|(_, v)| *v)).filter(|v| v.is_finite());
-    let (lo, hi, n) = values.fold((0.0f64, 0.0f64, 0usize), |(lo, hi, n), v| (lo.min(v), hi.max(v), n + 1));
+    let values = groups
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(|(_, v)| *v))
+        .filter(|v| bar_value(*v));
+    let (lo, hi, n) = values.fold((0.0f64, 0.0f64, 0usize), |(lo, hi, n), v| {
+        (lo.min(v), hi.max(v), n + 1)
+    });
     render(title, |body| {
         if n == 0 {
             return draw_no_samples(body);
@@ -770,20 +943,32 @@ pub fn comparison_bars(title: &str, y_label: &str, groups: &[(String, Vec<(Strin
             plot.draw_text(&text, &group_style, (px - ax, py - ay + 8))?;
         }
         for (g, (_, bars)) in groups.iter().enumerate() {
-            for (flow, v) in bars.iter().filter(|(_, v)| v.is_finite()) {
-                let Some(k) = flows.iter().position(|f| f == flow) else { continue };
+            for (flow, v) in bars.iter().filter(|(_, v)| bar_value(*v)) {
+                let Some(k) = flows.iter().position(|f| f == flow) else {
+                    continue;
+                };
                 let colour = series_colour(k, flow);
                 let x0 = g as f64 + 0.1 + k as f64 * slot + slot * 0.06;
                 let x1 = x0 + slot * 0.88;
-                chart.draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, *v)], colour.filled())))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, 0.0), (x1, *v)],
+                    colour.filled(),
+                )))?;
                 let anchor = if *v >= 0.0 { VPos::Bottom } else { VPos::Top };
                 let (px, py) = chart.backend_coord(&((x0 + x1) / 2.0, *v));
                 let off = if *v >= 0.0 { -3 } else { 3 };
-                plot.draw_text(&fmt_value(*v), &value_style.pos(Pos::new(HPos::Center, anchor)), (px - ax, py - ay + off))?;
+                plot.draw_text(
+                    &fmt_value(*v),
+                    &value_style.pos(Pos::new(HPos::Center, anchor)),
+                    (px - ax, py - ay + off),
+                )?;
             }
         }
-        let entries: Vec<(String, Swatch)> =
-            flows.iter().enumerate().map(|(k, f)| (f.to_string(), Swatch::Block(series_colour(k, f)))).collect();
+        let entries: Vec<(String, Swatch)> = flows
+            .iter()
+            .enumerate()
+            .map(|(k, f)| (f.to_string(), Swatch::Block(series_colour(k, f))))
+            .collect();
         draw_legend(&legend, PLOT_MARGIN_TOP, &entries)
     })
 }
@@ -795,10 +980,18 @@ pub fn comparison_bars(title: &str, y_label: &str, groups: &[(String, Vec<(Strin
 /// `outputPercentileDistribution(out, 5, scale)`: values divided by `scale` (e.g. 1000.0 for a histogram
 /// of microseconds written in milliseconds; a `scale` that is not a positive number counts as 1).
 pub fn percentile_distribution(hist: &Histogram<u64>, scale: f64) -> String {
-    let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+    let scale = if scale.is_finite() && scale > 0.0 {
+        scale
+    } else {
+        1.0
+    };
     let digits = usize::from(hist.sigfig());
     let mut out = String::new();
-    let _ = writeln!(out, "{:>12} {:>14} {:>10} {:>14}\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
+    let _ = writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
     if !hist.is_empty() {
         let mut total = 0u64;
         for step in hist.iter_quantiles(5) {
@@ -806,7 +999,11 @@ pub fn percentile_distribution(hist: &Histogram<u64>, scale: f64) -> String {
             let value = step.value_iterated_to() as f64 / scale;
             let q = step.quantile_iterated_to();
             if q < 1.0 {
-                let _ = writeln!(out, "{value:12.digits$} {q:2.12} {total:10} {:14.2}", 1.0 / (1.0 - q));
+                let _ = writeln!(
+                    out,
+                    "{value:12.digits$} {q:2.12} {total:10} {:14.2}",
+                    1.0 / (1.0 - q)
+                );
             } else {
                 let _ = writeln!(out, "{value:12.digits$} {q:2.12} {total:10}");
             }
@@ -818,8 +1015,18 @@ pub fn percentile_distribution(hist: &Histogram<u64>, scale: f64) -> String {
         hist.mean() / scale,
         hist.stdev() / scale
     );
-    let _ = writeln!(out, "#[Max     = {:12.digits$}, Total count    = {:12}]", hist.max() as f64 / scale, hist.len());
-    let _ = writeln!(out, "#[Buckets = {:12}, SubBuckets     = {:12}]", hist.buckets(), sub_bucket_count(hist.sigfig()));
+    let _ = writeln!(
+        out,
+        "#[Max     = {:12.digits$}, Total count    = {:12}]",
+        hist.max() as f64 / scale,
+        hist.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:12}, SubBuckets     = {:12}]",
+        hist.buckets(),
+        sub_bucket_count(hist.sigfig())
+    );
     out
 }
 
