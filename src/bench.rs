@@ -435,6 +435,18 @@ pub fn write_report(
         }
     }
     md.push_str(
+        "\n## What decides these numbers\n\n\
+         - **EKS Auth's rate limit.** AWS publishes none for `AssumeRoleForPodIdentity`; users report a low \
+         per-account limit and `ThrottlingException` bursts. credsim models a token bucket of 50 requests/s \
+         (burst 100) per account and region, a modelling choice you can change with `[eks_auth] \
+         throttle_rate_per_s` / `throttle_burst` in a scenario. It alone decides how long a start-up storm \
+         of Pod Identity pods waits.\n\
+         - **STS's rate limit** is not modelled (unknown upstream); STS refuses only under a `throttle` fault.\n\
+         - **Retries** follow each SDK's documented policy (Rust, botocore, Go) and the agent's own (9 attempts, \
+         200 ms apart); **credential lifetimes** are the role's 1 h for IRSA and what EKS Auth returns for Pod \
+         Identity.\n",
+    );
+    md.push_str(
         "\nSTS calls per pod-hour count the calls each flow makes to get credentials: IRSA's AssumeRoleWithWebIdentity \
          from the SDKs, Pod Identity's AssumeRole from EKS Auth (throttled and refused requests included); the workload's own \
          GetCallerIdentity calls are not in them. Wall times are in `report.json` (`wall_ms`) and are the only numbers here \

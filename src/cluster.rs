@@ -293,6 +293,12 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         EKS_AUTH_ACCESS_KEY_ID,
     );
     auth_cfg.eks_api_url = eks_api_url.clone();
+    if let Some(r) = s.eks_auth.throttle_rate_per_s {
+        auth_cfg.throttle_rate_per_s = r;
+    }
+    if let Some(b) = s.eks_auth.throttle_burst {
+        auth_cfg.throttle_burst = b;
+    }
     auth_cfg.sts_url = sts_url.clone();
     let h = world.add_host(&format!("eks-auth.{region}.api.aws"));
     world.add_software(h, move || crate::eks_auth::run(auth_cfg.clone()));

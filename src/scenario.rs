@@ -49,6 +49,8 @@ pub struct Scenario {
     #[serde(default)]
     pub sts: StsSettings,
     #[serde(default)]
+    pub eks_auth: EksAuthSettings,
+    #[serde(default)]
     pub kubelet: KubeletSettings,
     #[serde(default)]
     pub webhook: WebhookSettings,
@@ -476,6 +478,19 @@ pub struct StsSettings {
     pub jwks_cache_s: Option<u64>,
 }
 
+/// `[eks_auth]`: EKS Auth model settings (see `eks_auth::EksAuthConfig` for defaults and sources).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EksAuthSettings {
+    /// `AssumeRoleForPodIdentity` rate limit per account and region, requests per second (a token
+    /// bucket). AWS publishes none; the default (50) is a modelling choice, so sweep it.
+    #[serde(default)]
+    pub throttle_rate_per_s: Option<u64>,
+    /// The bucket's size (default 100).
+    #[serde(default)]
+    pub throttle_burst: Option<u64>,
+}
+
 /// `[kubelet]`: kubelet model settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -872,6 +887,15 @@ mod tests {
         let l = load_str(DEFAULT_SCENARIO, DEFAULT_SCENARIO_PATH, None).unwrap();
         assert_eq!(l.scenario.clusters[0].nodes, 3);
         assert_eq!(l.scenario.scenario.duration.0, Duration::from_secs(26 * 3600));
+    }
+
+    #[test]
+    fn eks_auth_rate_limit_is_a_scenario_setting() {
+        let text = format!("{DEFAULT_SCENARIO}\n[eks_auth]\nthrottle_rate_per_s = 7\nthrottle_burst = 9\n");
+        let l = load_str(&text, "x.toml", None).unwrap();
+        assert_eq!((l.scenario.eks_auth.throttle_rate_per_s, l.scenario.eks_auth.throttle_burst), (Some(7), Some(9)));
+        let e = load_str(&format!("{DEFAULT_SCENARIO}\n[eks_auth]\nrate = 7\n"), "x.toml", None).unwrap_err();
+        assert!(e.to_string().contains("rate"), "{e}");
     }
 
     #[test]
