@@ -393,10 +393,15 @@ pub fn write_report(
         write_file(&dir.join(name), svg.as_bytes())?;
         md.push_str(&format!("![{title}]({name})\n\n"));
     }
-    if order.iter().any(|k| k == "outage") {
+    // The fault workloads' latency over time, fault windows shaded: retries inside a throttling window,
+    // credentials that arrive only when an outage ends.
+    for (key, what) in [("throttling", "Throttling"), ("outage", "Outage")] {
+        if !order.iter().any(|k| k == key) {
+            continue;
+        }
         for flow in FLOWS {
             md.push_str(&format!(
-                "![Outage workload, {t}: time to credentials over time, the fault window shaded](outage/{flow}/credential-latency-{flow}.svg)\n\n",
+                "![{what} workload, {t}: time to credentials over time, the fault window shaded]({key}/{flow}/credential-latency-{flow}.svg)\n\n",
                 t = crate::report::write::flow_title(flow)
             ));
         }
