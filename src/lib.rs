@@ -43,4 +43,6 @@ pub mod sts;
 pub mod summary;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(feature = "turmoil")]
+pub mod turmoil_engine;
 pub mod webhook;
