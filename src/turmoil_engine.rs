@@ -357,7 +357,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions, cfg: &TurmoilConfig, progress: Pr
             return Err(ScenarioError { file: loaded.path.clone(), line: None, column: None, field: "turmoil".into(), message: e.to_string() });
         }
         steps += 1;
-        if steps % steps_per_report == 0 {
+        if steps.is_multiple_of(steps_per_report) {
             progress(world.elapsed().min(duration), duration);
         }
     }
