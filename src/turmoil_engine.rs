@@ -320,7 +320,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions, cfg: &TurmoilConfig, progress: Pr
     let mut builder = turmoil::Builder::new();
     builder
         .tick_duration(cfg.tick)
-        .simulation_duration(duration + Duration::from_secs(1))
+        .simulation_duration(duration)
         .epoch(UNIX_EPOCH + Duration::from_secs(sim::EPOCH_UNIX_S))
         .min_message_latency(Duration::from_micros(net.latency_us_min))
         .max_message_latency(Duration::from_micros(net.latency_us_max))
@@ -442,6 +442,45 @@ mod tests {
         ];
         for (addr, want) in cases {
             assert_eq!(split_addr(addr).ok(), *want, "{addr}");
+        }
+    }
+
+    fn host(name: &str, ip: [u8; 4], local: &[&str]) -> HostEntry {
+        HostEntry {
+            name: name.into(),
+            ip: IpAddr::from(ip),
+            rng: ChaCha8Rng::seed_from_u64(0),
+            local_addrs: local.iter().map(|a| a.parse().expect("test address")).collect(),
+            ports: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn names_aliases_and_node_local_addresses_resolve_as_in_our_engine() {
+        let hosts = vec![
+            host("sts.us-west-2.amazonaws.com", [192, 168, 0, 1], &[]),
+            host("node-1", [192, 168, 0, 2], &["169.254.170.23"]),
+            host("node-2", [192, 168, 0, 3], &["169.254.170.23"]),
+        ];
+        let mut by_name: BTreeMap<String, usize> = hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), i)).collect();
+        by_name.insert("sts.amazonaws.com".into(), 0);
+        let by_ip = hosts.iter().enumerate().map(|(i, h)| (h.ip, i)).collect();
+        let _installed = Installed::new(State { hosts, by_name, by_ip, trace: sim::Trace::new(false), driver_rng: ChaCha8Rng::seed_from_u64(0) });
+        let cases: &[(Option<usize>, &str, Result<&str, io::ErrorKind>)] = &[
+            (Some(1), "sts.us-west-2.amazonaws.com:443", Ok("192.168.0.1:443")),
+            (Some(1), "sts.amazonaws.com:443", Ok("192.168.0.1:443")),
+            (Some(1), "169.254.170.23:80", Ok("192.168.0.2:80")),
+            (Some(2), "169.254.170.23:80", Ok("192.168.0.3:80")),
+            (Some(2), "127.0.0.1:80", Ok("192.168.0.3:80")),
+            (Some(2), "192.168.0.2:80", Ok("192.168.0.2:80")),
+            (Some(0), "169.254.170.23:80", Err(io::ErrorKind::HostUnreachable)),
+            (Some(1), "nowhere.example:443", Err(io::ErrorKind::NotFound)),
+            (Some(1), "sts.amazonaws.com", Err(io::ErrorKind::InvalidInput)),
+        ];
+        for (me, addr, want) in cases {
+            CURRENT.with(|c| c.set(*me));
+            let got = resolve(addr).map(|a| a.to_string()).map_err(|e| e.kind());
+            assert_eq!(got, want.map(str::to_string), "{addr} from host {me:?}");
         }
     }
 }
