@@ -432,7 +432,8 @@ mod tests {
 
     #[test]
     fn addresses_split_into_host_and_port() {
-        let cases: &[(&str, Option<(Option<&str>, u16)>)] = &[
+        type HostPort<'a> = (Option<&'a str>, u16);
+        let cases: &[(&str, Option<HostPort>)] = &[
             ("sts.us-west-2.amazonaws.com:443", Some((Some("sts.us-west-2.amazonaws.com"), 443))),
             ("169.254.170.23:80", Some((Some("169.254.170.23"), 80))),
             ("[fd00:ec2::23]:80", Some((Some("fd00:ec2::23"), 80))),
