@@ -11,6 +11,8 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -181,6 +183,107 @@ enum OperatorStep {
     DeleteAssociation { cluster: String, namespace: String, service_account: String },
 }
 
+/// A piece of software: a factory that starts it from scratch (at the start and on every restart).
+pub type Software = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
+
+/// One named process of a host and the software it runs.
+pub struct ProcessSpec {
+    /// `main` ([`sim::MAIN_PROCESS`]) for a host's own software; `kubelet`, `pod-identity-agent`, ... on a node.
+    pub name: String,
+    pub software: Software,
+}
+
+/// One machine of the world: its DNS name, its other names, and its processes in start order.
+pub struct HostSpec {
+    pub name: String,
+    /// Further DNS names of the same machine (`sts.amazonaws.com` for the regional STS host).
+    pub aliases: Vec<String>,
+    pub processes: Vec<ProcessSpec>,
+}
+
+/// The world's machines and their software, built once from a scenario, in registration order (which
+/// fixes host addresses). [`Topology::install`] puts it into our engine; the turmoil reference engine
+/// (feature `turmoil`, `crate::turmoil_engine`) installs the same value into `turmoil::Sim`.
+#[derive(Default)]
+pub struct Topology {
+    pub hosts: Vec<HostSpec>,
+}
+
+impl Topology {
+    fn add_host(&mut self, name: &str) -> usize {
+        self.hosts.push(HostSpec { name: name.to_string(), aliases: Vec::new(), processes: Vec::new() });
+        self.hosts.len() - 1
+    }
+
+    fn add_alias(&mut self, h: usize, name: &str) {
+        self.hosts[h].aliases.push(name.to_string());
+    }
+
+    /// Adds software to process `process` of host `h` (processes start in the order first named; a
+    /// process named twice runs both pieces).
+    fn add_process<F, Fut>(&mut self, h: usize, process: &str, factory: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let software: Software = Rc::new(move || Box::pin(factory()));
+        self.hosts[h].processes.push(ProcessSpec { name: process.to_string(), software });
+    }
+
+    fn add_software<F, Fut>(&mut self, h: usize, factory: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.add_process(h, sim::MAIN_PROCESS, factory);
+    }
+
+    /// Registers every host, alias and process with our engine, in order.
+    pub fn install(&self, world: &sim::Sim) {
+        for host in &self.hosts {
+            let h = world.add_host(&host.name);
+            for a in &host.aliases {
+                world.add_alias(h, a);
+            }
+            for p in &host.processes {
+                let software = p.software.clone();
+                world.add_process(h, &p.name, move || software());
+            }
+        }
+    }
+}
+
+/// A scenario turned into a world that has not run yet: what either engine needs to run it.
+pub struct Built {
+    pub topology: Topology,
+    pub clusters: Vec<ClusterFacts>,
+    /// How long the run lasts (the scenario's `duration`).
+    pub duration: Duration,
+    /// The fault schedule (empty for a scenario without `[[fault]]`).
+    pub fault_ops: Vec<(Duration, crate::fault_driver::Op)>,
+    /// What the invariant checkers need to know of the scenario.
+    pub invariant_spec: crate::invariants::InvariantSpec,
+    rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey>,
+    quota_refusals: BTreeMap<String, u64>,
+    quota_refusal_messages: Vec<String>,
+}
+
+impl Built {
+    /// The run's facts for the summary, once it has run.
+    pub fn facts(&self, loaded: &Loaded, seed: u64, sim_seconds: u64, wall_ms: u64, events: u64, digest: String) -> RunFacts {
+        RunFacts {
+            scenario: loaded.scenario.scenario.name.clone(),
+            seed,
+            sim_seconds,
+            wall_ms,
+            events,
+            digest,
+            quota_refusals: self.quota_refusals.clone(),
+            quota_refusal_messages: self.quota_refusal_messages.clone(),
+        }
+    }
+}
+
 /// Builds the world for `loaded` and runs it to the end.
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioError> {
     run_with_progress(loaded, opts, &|_, _| {})
@@ -189,6 +292,81 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunOutcome, ScenarioErr
 /// [`run`], reporting simulated progress as it goes.
 pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<'_>) -> Result<RunOutcome, ScenarioError> {
     let wall_start = wall_clock_start();
+    let s = &loaded.scenario;
+    let mut built = build(loaded, opts)?;
+    let (topology, duration, fault_ops) = (std::mem::take(&mut built.topology), built.duration, std::mem::take(&mut built.fault_ops));
+    let (invariant_spec, rotate_keys) = (built.invariant_spec.clone(), std::mem::take(&mut built.rotate_keys));
+    let built_facts = built;
+    let mut cfg = sim::SimConfig::new(opts.seed);
+    cfg.keep_events = opts.keep_events;
+    cfg.latency = sim::LatencyModel { min_us: s.network.latency_us_min, max_us: s.network.latency_us_max };
+    let mut world = sim::Sim::new(cfg);
+
+    let metrics = Rc::new(RefCell::new(Metrics::new()));
+    {
+        let m = metrics.clone();
+        world.subscribe(move |e| m.borrow_mut().observe(e));
+    }
+    // Like the checker below: an Option the end of the run takes out.
+    let collector = Rc::new(RefCell::new(opts.report.then(|| crate::report::data::Collector::new(duration.as_secs()))));
+    if opts.report {
+        let c = collector.clone();
+        world.subscribe(move |e| {
+            if let Some(c) = c.borrow_mut().as_mut() {
+                c.observe(e);
+            }
+        });
+    }
+    // An Option so the end of the run can take the checker out (its `finish` consumes it).
+    let checker = Rc::new(RefCell::new(Some(crate::invariants::Checker::new(invariant_spec))));
+    {
+        let c = checker.clone();
+        world.subscribe(move |e| {
+            if let Some(c) = c.borrow_mut().as_mut() {
+                c.observe(e);
+            }
+        });
+    }
+    topology.install(&world);
+
+    let mut driver = crate::fault_driver::Driver::new(rotate_keys);
+    let (stop_when, checker_driver) = (opts.stop_when_failed.clone(), checker.clone());
+    world.run(async move {
+        let start = tokio::time::Instant::now();
+        let mut ops = fault_ops.into_iter().peekable();
+        for i in 1..=DRIVER_STEPS {
+            let step = duration * i / DRIVER_STEPS;
+            while let Some((at, op)) = ops.next_if(|(at, _)| *at <= step) {
+                tokio::time::sleep_until(start + at).await;
+                driver.apply(&op);
+            }
+            tokio::time::sleep_until(start + step).await;
+            progress(step, duration);
+            if stop_when.as_deref().is_some_and(|name| checker_driver.borrow().as_ref().is_some_and(|c| c.has_failed(name))) {
+                break;
+            }
+        }
+    });
+
+    let wall_ms = wall_clock_elapsed_ms(wall_start);
+    let facts_run = built_facts.facts(loaded, opts.seed, world.elapsed().as_secs(), wall_ms, world.event_count(), world.digest());
+    let mut outcome = finish(&metrics.borrow(), checker.borrow_mut().take(), facts_run, world.take_events());
+    let meta = crate::report::data::RunMeta { scenario: s.scenario.name.clone(), seed: opts.seed, duration_s: duration.as_secs() };
+    outcome.report = collector.borrow_mut().take().map(|c| c.finish(meta));
+    Ok(outcome)
+}
+
+/// A run's outcome from its metrics, its checker (taken out at the end) and its events.
+pub fn finish(metrics: &Metrics, checker: Option<crate::invariants::Checker>, facts: RunFacts, events: Vec<sim::Event>) -> RunOutcome {
+    let mut summary = metrics.summary(facts);
+    let violations = checker.map(crate::invariants::Checker::finish).unwrap_or_default();
+    summary.violations = crate::summary::violation_lines(&violations);
+    RunOutcome { summary, events, violations, report: None }
+}
+
+/// Turns a scenario into a [`Built`] world: checks it, draws the operator's plan, and builds every
+/// host's software. Nothing runs yet, and no engine is involved.
+pub fn build(loaded: &Loaded, opts: &RunOptions) -> Result<Built, ScenarioError> {
     let s = &loaded.scenario;
     let clusters = ClusterFacts::all(loaded);
     let first = clusters[0].clone();
@@ -211,38 +389,9 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
         field: format!("fault[{i}].{field}"),
         message,
     })?;
-    let mut cfg = sim::SimConfig::new(opts.seed);
-    cfg.keep_events = opts.keep_events;
-    cfg.latency = sim::LatencyModel { min_us: s.network.latency_us_min, max_us: s.network.latency_us_max };
-    let mut world = sim::Sim::new(cfg);
-
-    let metrics = Rc::new(RefCell::new(Metrics::new()));
-    {
-        let m = metrics.clone();
-        world.subscribe(move |e| m.borrow_mut().observe(e));
-    }
-    // Like the checker: an Option the end of the run takes out.
-    let collector = Rc::new(RefCell::new(opts.report.then(|| crate::report::data::Collector::new(s.scenario.duration.0.as_secs()))));
-    if opts.report {
-        let c = collector.clone();
-        world.subscribe(move |e| {
-            if let Some(c) = c.borrow_mut().as_mut() {
-                c.observe(e);
-            }
-        });
-    }
-    // An Option so the end of the run can take the checker out (its `finish` consumes it).
-    let checker = Rc::new(RefCell::new(Some(crate::invariants::Checker::new(invariant_spec(loaded, &clusters)))));
-    {
-        let c = checker.clone();
-        world.subscribe(move |e| {
-            if let Some(c) = c.borrow_mut().as_mut() {
-                c.observe(e);
-            }
-        });
-    }
+    let invariant_spec = invariant_spec(loaded, &clusters);
+    let mut world = Topology::default();
     let mut rotate_keys: BTreeMap<String, crate::fault_driver::RotateKey> = BTreeMap::new();
-
     // OIDC issuer (one regional endpoint for every cluster).
     let h = world.add_host(&format!("oidc.eks.{region}.amazonaws.com"));
     let issuer_cfg = OidcIssuerConfig {
@@ -370,43 +519,16 @@ pub fn run_with_progress(loaded: &Loaded, opts: &RunOptions, progress: Progress<
     let eks_api_url2 = eks_api_url.clone();
     world.add_software(h, move || operator(setup.clone(), steps.clone(), eks_api_url2.clone()));
 
-    let duration = s.scenario.duration.0;
-    let mut driver = crate::fault_driver::Driver::new(rotate_keys);
-    let (stop_when, checker_driver) = (opts.stop_when_failed.clone(), checker.clone());
-    world.run(async move {
-        let start = tokio::time::Instant::now();
-        let mut ops = fault_ops.into_iter().peekable();
-        for i in 1..=DRIVER_STEPS {
-            let step = duration * i / DRIVER_STEPS;
-            while let Some((at, op)) = ops.next_if(|(at, _)| *at <= step) {
-                tokio::time::sleep_until(start + at).await;
-                driver.apply(&op);
-            }
-            tokio::time::sleep_until(start + step).await;
-            progress(step, duration);
-            if stop_when.as_deref().is_some_and(|name| checker_driver.borrow().as_ref().is_some_and(|c| c.has_failed(name))) {
-                break;
-            }
-        }
-    });
-
-    let wall_ms = wall_clock_elapsed_ms(wall_start);
-    let facts_run = RunFacts {
-        scenario: s.scenario.name.clone(),
-        seed: opts.seed,
-        sim_seconds: world.elapsed().as_secs(),
-        wall_ms,
-        events: world.event_count(),
-        digest: world.digest(),
+    Ok(Built {
+        topology: world,
+        clusters,
+        duration: s.scenario.duration.0,
+        fault_ops,
+        invariant_spec,
+        rotate_keys,
         quota_refusals,
         quota_refusal_messages,
-    };
-    let mut summary = metrics.borrow().summary(facts_run);
-    let violations = checker.borrow_mut().take().map(crate::invariants::Checker::finish).unwrap_or_default();
-    summary.violations = crate::summary::violation_lines(&violations);
-    let meta = crate::report::data::RunMeta { scenario: s.scenario.name.clone(), seed: opts.seed, duration_s: s.scenario.duration.0.as_secs() };
-    let report = collector.borrow_mut().take().map(|c| c.finish(meta));
-    Ok(RunOutcome { summary, events: world.take_events(), violations, report })
+    })
 }
 
 /// The operator's host name.

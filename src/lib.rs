@@ -45,4 +45,6 @@ pub mod sts;
 pub mod summary;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(feature = "turmoil")]
+pub mod turmoil_engine;
 pub mod webhook;

@@ -2,8 +2,10 @@
 //!
 //! Every actor asks this module, and only this module, for the things a real process would ask its OS
 //! for: the wall clock, randomness, a socket, a new task, and a place to log what it did. Today every
-//! call goes to the deterministic simulator (`sim`); live mode (the same services on real loopback
-//! sockets for real SDKs) and a turmoil 0.7.2 reference engine plug in here, and nowhere else.
+//! call goes to the deterministic simulator (`sim`); with the cargo feature `turmoil`, a thread-local
+//! flag switches every call to the turmoil 0.7.2 reference engine (`crate::turmoil_engine`) instead.
+//! Without the feature the switch compiles away: `Stream` and `Listener` are `sim`'s own types and each
+//! call goes straight to `sim`. Live mode (real loopback sockets for real SDKs) would plug in here too.
 //!
 //! Architecture invariant: actors never touch `std::time`, OS randomness, `tokio::net` or
 //! `tokio::spawn` directly (clippy.toml enforces it), so swapping the engine changes one module.
@@ -18,18 +20,52 @@ pub use sim::fields;
 pub use sim::trace::FieldValue;
 
 /// A connected byte stream between two actors.
+#[cfg(not(feature = "turmoil"))]
 pub type Stream = sim::net::TcpStream;
 
 /// A listening socket.
+#[cfg(not(feature = "turmoil"))]
 pub type Listener = sim::net::TcpListener;
+
+/// A connected byte stream between two actors, on either engine (feature `turmoil`).
+#[cfg(feature = "turmoil")]
+pub use crate::turmoil_engine::Stream;
+
+/// A listening socket, on either engine (feature `turmoil`).
+#[cfg(feature = "turmoil")]
+pub use crate::turmoil_engine::Listener;
+
+/// Whether this thread's actors run on the turmoil reference engine. Only compiled with the feature:
+/// without it every branch that asks is compiled out, and each call goes straight to `sim`.
+#[cfg(feature = "turmoil")]
+#[inline(always)]
+fn on_turmoil() -> bool {
+    crate::turmoil_engine::active()
+}
 
 /// Opens a connection from this actor's host to `addr` (`"host:port"`).
 pub async fn connect(addr: &str) -> io::Result<Stream> {
+    #[cfg(feature = "turmoil")]
+    {
+        if on_turmoil() {
+            return crate::turmoil_engine::connect(addr).await.map(Stream::Turmoil);
+        }
+        sim::net::TcpStream::connect(addr).await.map(Stream::Sim)
+    }
+    #[cfg(not(feature = "turmoil"))]
     sim::net::TcpStream::connect(addr).await
 }
 
 /// Listens on this actor's host (`"port"` or `"ip:port"`).
 pub async fn bind(addr: &str) -> io::Result<Listener> {
+    #[cfg(feature = "turmoil")]
+    {
+        if on_turmoil() {
+            return crate::turmoil_engine::bind(addr).await;
+        }
+        sim::net::TcpListener::bind(addr).await.map(Listener::Sim)
+    }
+    #[cfg(not(feature = "turmoil"))]
     sim::net::TcpListener::bind(addr).await
 }
 
@@ -39,32 +75,53 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::spawn(fut);
+    }
     sim::spawn(fut)
 }
 
 /// Starts a task on this actor's host in another process, `process` (created if the host has none of that
 /// name): it outlives this actor's process and dies with the host or with that process. How the kubelet
-/// hands containers to the container runtime, so a kubelet restart leaves them running.
+/// hands containers to the container runtime, so a kubelet restart leaves them running. (On turmoil,
+/// which models no processes, a plain task of the host.)
 pub fn spawn_in_process<F>(process: &str, fut: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::spawn(fut);
+    }
     sim::spawn_in_process(process, fut)
 }
 
 /// This host's wall clock (skew included).
 pub fn now() -> SystemTime {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::now();
+    }
     sim::wall_clock()
 }
 
 /// The true wall clock, no skew: for measurements and checkers, never for an actor's decisions.
 pub fn true_now() -> SystemTime {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::now();
+    }
     sim::true_wall_clock()
 }
 
 /// Simulated time since the run started (for measuring durations inside one actor).
 pub fn elapsed() -> std::time::Duration {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::elapsed();
+    }
     sim::elapsed()
 }
 
@@ -75,11 +132,19 @@ pub fn stable_hash(s: &str) -> u64 {
 
 /// Runs `f` with this host's seeded RNG.
 pub fn with_rng<R>(f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::with_rng(f);
+    }
     sim::with_rng(f)
 }
 
 /// Records a trace event from this host. Never pass a secret (a token, a secret key) as a field.
 pub fn record(kind: &str, fields: Vec<(&str, FieldValue)>) {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::record(kind, fields);
+    }
     sim::trace::record(kind, fields)
 }
 
@@ -162,8 +227,17 @@ pub fn service_fault() -> ServiceFault {
     if CONTROLS.with(|c| c.borrow().services.is_empty()) {
         return ServiceFault::Healthy;
     }
-    let host = sim::current_host_name();
+    let host = current_host_name();
     CONTROLS.with(|c| c.borrow().services.get(&host).copied().unwrap_or_default())
+}
+
+/// The calling host's name.
+fn current_host_name() -> String {
+    #[cfg(feature = "turmoil")]
+    if on_turmoil() {
+        return crate::turmoil_engine::host_name();
+    }
+    sim::current_host_name()
 }
 
 /// Whether the calling service must refuse the request it is handling, and how. Call once per request,

@@ -162,11 +162,14 @@ pub struct Trace {
 }
 
 impl Trace {
-    pub(crate) fn new(keep: bool) -> Self {
+    /// An empty trace; `keep` keeps every event in memory. (The engine builds its own; public so that
+    /// another engine driving the same actors can fold its events into the same digest.)
+    pub fn new(keep: bool) -> Self {
         Trace { digest: Sha256::new(), count: 0, keep, events: Vec::new(), subscribers: Vec::new() }
     }
 
-    pub(crate) fn push(&mut self, ev: Event) {
+    /// Records one event: folds it into the digest, hands it to every subscriber, keeps it if asked.
+    pub fn push(&mut self, ev: Event) {
         let d = &mut self.digest;
         d.update(ev.t_ns.to_le_bytes());
         d.update(ev.host.as_bytes());
@@ -209,11 +212,13 @@ impl Trace {
         &self.events
     }
 
-    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+    /// Takes the events kept in memory.
+    pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }
 
-    pub(crate) fn subscribe(&mut self, f: Subscriber) {
+    /// Calls `f` with every event recorded from now on.
+    pub fn subscribe(&mut self, f: Box<dyn FnMut(&Event)>) {
         self.subscribers.push(f);
     }
 }
