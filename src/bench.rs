@@ -356,7 +356,7 @@ pub fn write_report(
     scale: f64,
 ) -> Result<(), crate::report::write::ReportError> {
     use crate::report::charts;
-    use crate::report::write::{create_dir, write_file, write_run_report, ReportError};
+    use crate::report::write::{create_dir, write_file, write_run_report};
     create_dir(dir)?;
     for (w, irsa, pi) in runs {
         for (flow, run) in [("irsa", irsa), ("pod_identity", pi)] {
@@ -365,7 +365,6 @@ pub fn write_report(
             write_file(&sub.join("scenario.toml"), run.scenario_toml.as_bytes())?;
         }
     }
-    let chart = |name: &str, r: Result<String, charts::ChartError>| r.map_err(|source| ReportError::Chart { name: name.to_string(), source });
     let groups = |f: &dyn Fn(&FlowRow) -> f64| -> Vec<(String, Vec<(String, f64)>)> {
         order
             .iter()
@@ -389,7 +388,7 @@ pub fn write_report(
         if scale == 1.0 { String::new() } else { format!(" --scale {scale}") },
     ));
     for (name, title, unit, f) in bar_charts {
-        let svg = chart(name, charts::comparison_bars(title, unit, &groups(f)))?;
+        let svg = crate::report::write::svg(name, charts::comparison_bars(title, unit, &groups(f)))?;
         write_file(&dir.join(name), svg.as_bytes())?;
         md.push_str(&format!("![{title}]({name})\n\n"));
     }

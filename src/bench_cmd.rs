@@ -197,13 +197,13 @@ fn engine(a: &BenchArgs) -> ExitCode {
         jobs: 1,
         scenario_arg: chaos_path.to_string(),
     };
-    let t0 = wall_now();
+    let t0 = cluster::wall_clock_start();
     let mut failing = 0;
     for seed in opts.seeds.clone() {
         let r = credsim::chaos::run_seed(&base, seed, &opts);
         failing += usize::from(!r.violations.is_empty());
     }
-    let chaos_wall = wall_now().duration_since(t0).as_secs_f64();
+    let chaos_wall = cluster::wall_clock_elapsed_ms(t0) as f64 / 1000.0;
     let seeds_per_min = a.chaos_seeds as f64 * 60.0 / chaos_wall.max(1e-9);
 
     let one = &figures[0];
@@ -233,10 +233,4 @@ fn engine(a: &BenchArgs) -> ExitCode {
         out!("chaos {chaos_path}: {} seeds in {chaos_wall:.1} s on one core = {seeds_per_min:.1} seeds/min ({failing} failing)", a.chaos_seeds);
     }
     ExitCode::SUCCESS
-}
-
-/// The real clock, for measuring the benchmark itself (never inside a simulation).
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
-fn wall_now() -> std::time::Instant {
-    std::time::Instant::now()
 }

@@ -33,12 +33,6 @@ fn parse_bugs(names: &[String]) -> Result<Vec<Bug>, ExitCode> {
     Ok(out)
 }
 
-/// Wall-clock time of a sweep, for the seeds/minute rate. Real time measures the tool, never a run.
-#[allow(clippy::disallowed_methods)]
-fn wall_now() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
 pub fn chaos(a: ChaosArgs) -> ExitCode {
     if a.list_bugs {
         for b in Bug::ALL {
@@ -101,7 +95,7 @@ pub fn chaos(a: ChaosArgs) -> ExitCode {
         indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} seeds, {msg} ({elapsed} wall)")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let t0 = wall_now();
+    let t0 = credsim::cluster::wall_clock_start();
     let on_seed = |_r: &SeedResult, done: u64, _total: u64, failures: u64| {
         let mins = t0.elapsed().as_secs_f64() / 60.0;
         bar.set_position(done);

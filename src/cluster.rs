@@ -1003,14 +1003,16 @@ async fn send_with_retry(client: &HttpClient, method: &str, url: &str, body: Vec
     }
 }
 
-/// Wall-clock timing of the whole run, for the sim/wall ratio. This is the one place real time is read:
-/// it measures the simulator and never reaches an actor.
+/// The real clock, for measuring the tool itself (a run's sim/wall ratio, a sweep's seeds per minute, the
+/// engine benchmark). This is the one place real time is read: it measures the simulator and never
+/// reaches an actor. Every engine and command times itself with it.
 #[allow(clippy::disallowed_methods)]
-fn wall_clock_start() -> std::time::Instant {
+pub fn wall_clock_start() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-fn wall_clock_elapsed_ms(start: std::time::Instant) -> u64 {
+/// Real milliseconds since [`wall_clock_start`].
+pub fn wall_clock_elapsed_ms(start: std::time::Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 

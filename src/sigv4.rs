@@ -25,7 +25,7 @@ fn hex(b: &[u8]) -> String {
 /// Signing keys already derived, by (secret key, date, region, service). A key changes once a day per
 /// credential, and the SDKs keep it rather than run the four derivation HMACs on every request; so do we.
 /// Bounded (cleared when full); it holds secrets, so it is never printed.
-type KeyCache = std::collections::BTreeMap<(String, String, String, String), Vec<u8>>;
+type KeyCache = std::collections::BTreeMap<String, Vec<u8>>;
 const KEY_CACHE_MAX: usize = 4096;
 
 thread_local! {
@@ -34,7 +34,8 @@ thread_local! {
 
 /// `kSigning` = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
 fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
-    let key = (secret_access_key.to_string(), date.to_string(), region.to_string(), service.to_string());
+    // One allocation per lookup (this runs on every signed request); NUL cannot occur in any part.
+    let key = format!("{secret_access_key}\0{date}\0{region}\0{service}");
     if let Some(k) = SIGNING_KEYS.with(|c| c.borrow().get(&key).cloned()) {
         return k;
     }

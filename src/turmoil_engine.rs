@@ -311,7 +311,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions, cfg: &TurmoilConfig, progress: Pr
     if !loaded.scenario.faults.is_empty() {
         return Err(refuse(loaded, "fault", "the turmoil reference engine runs no faults: remove the [[fault]] entries"));
     }
-    let wall_start = wall_clock_start();
+    let wall_start = crate::cluster::wall_clock_start();
     let mut built = crate::cluster::build(loaded, opts)?;
     let topology = std::mem::take(&mut built.topology);
     let duration = built.duration;
@@ -366,7 +366,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions, cfg: &TurmoilConfig, progress: Pr
     drop(world);
     let (count, digest, events) = with_state(|st| (st.trace.count(), st.trace.digest_hex(), st.trace.take_events()));
     drop(guard);
-    let wall_ms = wall_clock_elapsed_ms(wall_start);
+    let wall_ms = crate::cluster::wall_clock_elapsed_ms(wall_start);
     let facts = built.facts(loaded, opts.seed, sim_seconds, wall_ms, count, digest);
     let checker = checker.borrow_mut().take();
     Ok(crate::cluster::finish(&metrics.borrow(), checker, facts, events))
@@ -413,17 +413,6 @@ fn install(world: &mut turmoil::Sim<'_>, topology: Topology, seed: u64, trace: s
         });
     }
     st
-}
-
-/// Wall-clock timing of the run (for the sim/wall ratio): it measures the simulator and never reaches
-/// an actor, as in `cluster`.
-#[allow(clippy::disallowed_methods)]
-fn wall_clock_start() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-fn wall_clock_elapsed_ms(start: std::time::Instant) -> u64 {
-    start.elapsed().as_millis() as u64
 }
 
 #[cfg(test)]

@@ -365,6 +365,16 @@ fn log_range(lo: f64, hi: f64, headroom: f64) -> (f64, f64) {
     (lo, hi)
 }
 
+/// A log axis over `lo..=hi`: its range ([`log_range`], bottom snapped to a labelled step) and its ticks
+/// from `ladder` (latency steps or plain numbers).
+fn log_axis(lo: f64, hi: f64, headroom: f64, ladder: fn(f64, f64) -> Vec<(f64, u8)>) -> (f64, f64, Vec<f64>) {
+    let (lo, hi) = log_range(lo, hi, headroom);
+    let steps = ladder(lo, hi);
+    let lo = snap_down(lo, hi, &steps, 9);
+    let ticks = pick_ticks(&steps, lo, hi, 9);
+    (lo, hi, ticks)
+}
+
 /// `lo` lowered to the nearest step at or below it that keeps its label among the (at most `max`) ticks
 /// of `lo..=hi`, so that the bottom of a log axis always carries a label; `lo` itself if there is none.
 fn snap_down(lo: f64, hi: f64, candidates: &[(f64, u8)], max: usize) -> f64 {
@@ -664,10 +674,7 @@ pub fn latency_over_time(
             return draw_no_samples(body);
         }
         let (plot, legend) = split_body(body);
-        let (ylo, yhi) = log_range(lo, hi, 3.0);
-        let ladder = latency_ladder(ylo, yhi);
-        let ylo = snap_down(ylo, yhi, &ladder, 9);
-        let ticks = pick_ticks(&ladder, ylo, yhi, 9);
+        let (ylo, yhi, ticks) = log_axis(lo, hi, 3.0, latency_ladder);
         let mut chart = ChartBuilder::on(&plot)
             .margin(PLOT_MARGIN_TOP)
             .x_label_area_size(48)
@@ -735,10 +742,7 @@ pub fn cdf(title: &str, cdfs: &[Cdf]) -> Result<String, ChartError> {
             return draw_no_samples(body);
         }
         let (plot, legend) = split_body(body);
-        let (xlo, xhi) = log_range(lo, hi, 1.3);
-        let ladder = latency_ladder(xlo, xhi);
-        let xlo = snap_down(xlo, xhi, &ladder, 9);
-        let ticks = pick_ticks(&ladder, xlo, xhi, 9);
+        let (xlo, xhi, ticks) = log_axis(lo, hi, 1.3, latency_ladder);
         let mut chart = ChartBuilder::on(&plot)
             .margin(PLOT_MARGIN_TOP)
             .margin_right(24)
@@ -822,10 +826,7 @@ pub fn series_over_time(
             .x_label_area_size(48)
             .y_label_area_size(80);
         let any_band = if log_y {
-            let (ylo, yhi) = log_range(lo, hi, 3.0);
-            let ladder = number_ladder(ylo, yhi);
-            let ylo = snap_down(ylo, yhi, &ladder, 9);
-            let ticks = pick_ticks(&ladder, ylo, yhi, 9);
+            let (ylo, yhi, ticks) = log_axis(lo, hi, 3.0, number_ladder);
             let mut chart = builder
                 .build_cartesian_2d(0.0..axis.end, (ylo..yhi).log_scale().with_key_points(ticks))?;
             chart

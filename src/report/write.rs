@@ -21,6 +21,11 @@ pub enum ReportError {
     Json(#[from] serde_json::Error),
 }
 
+/// A chart's SVG, or the error naming the chart.
+pub(crate) fn svg(name: &str, chart: Result<String, charts::ChartError>) -> Result<String, ReportError> {
+    chart.map_err(|source| ReportError::Chart { name: name.to_string(), source })
+}
+
 pub(crate) fn write_file(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
     std::fs::write(path, contents).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
 }
@@ -66,7 +71,6 @@ pub fn write_run_report(dir: &Path, data: &ReportData, hists: &Histograms) -> Re
         written.push(p);
         Ok(())
     };
-    let chart = |name: &str, r: Result<String, charts::ChartError>| r.map_err(|source| ReportError::Chart { name: name.to_string(), source });
     let faults = fault_windows(data);
     let duration = data.duration_s as f64;
     let mut chart_lines = Vec::new();
@@ -78,7 +82,7 @@ pub fn write_run_report(dir: &Path, data: &ReportData, hists: &Histograms) -> Re
             .collect();
         let name = format!("credential-latency-{flow}.svg");
         let title = format!("{}: time to credentials over time (first and refreshed), ms", flow_title(flow));
-        put(&name, chart(&name, charts::latency_over_time(&title, &pts, &faults, duration))?.as_bytes())?;
+        put(&name, svg(&name, charts::latency_over_time(&title, &pts, &faults, duration))?.as_bytes())?;
         chart_lines.push(format!("![{title}]({name})"));
     }
 
@@ -90,7 +94,7 @@ pub fn write_run_report(dir: &Path, data: &ReportData, hists: &Histograms) -> Re
     if !cdfs.is_empty() {
         let name = "first-credentials-cdf.svg";
         let title = "Time to first credentials (pod created → SDK holds credentials), CDF";
-        put(name, chart(name, charts::cdf(title, &cdfs))?.as_bytes())?;
+        put(name, svg(name, charts::cdf(title, &cdfs))?.as_bytes())?;
         chart_lines.push(format!("![{title}]({name})"));
     }
     let refresh: Vec<Cdf> = FLOWS
@@ -101,7 +105,7 @@ pub fn write_run_report(dir: &Path, data: &ReportData, hists: &Histograms) -> Re
     if !refresh.is_empty() {
         let name = "credential-refresh-cdf.svg";
         let title = "Credential refresh (a use that had to refresh → new credentials), CDF";
-        put(name, chart(name, charts::cdf(title, &refresh))?.as_bytes())?;
+        put(name, svg(name, charts::cdf(title, &refresh))?.as_bytes())?;
         chart_lines.push(format!("![{title}]({name})"));
     }
 
@@ -115,7 +119,7 @@ pub fn write_run_report(dir: &Path, data: &ReportData, hists: &Histograms) -> Re
     if !rates.is_empty() {
         let name = "request-rate.svg";
         let title = "Requests per second by service";
-        put(name, chart(name, charts::series_over_time(title, "requests/s", &rates, &faults, duration, true))?.as_bytes())?;
+        put(name, svg(name, charts::series_over_time(title, "requests/s", &rates, &faults, duration, true))?.as_bytes())?;
         chart_lines.push(format!("![{title}]({name})"));
     }
     let without: Vec<Series> = data
@@ -128,14 +132,14 @@ pub fn write_run_report(dir: &Path, data: &ReportData, hists: &Histograms) -> Re
     if !without.is_empty() {
         let name = "uses-without-credentials.svg";
         let title = format!("Uses that found no credentials, per {} s", data.time_series.bucket_s);
-        put(name, chart(name, charts::series_over_time(&title, "uses", &without, &faults, duration, false))?.as_bytes())?;
+        put(name, svg(name, charts::series_over_time(&title, "uses", &without, &faults, duration, false))?.as_bytes())?;
         chart_lines.push(format!("![{title}]({name})"));
     }
     if data.time_series.agent_hit_ratio.iter().any(Option::is_some) {
         let points = data.time_series.agent_hit_ratio.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i as f64 * bucket, r))).collect();
         let name = "agent-cache-hit-ratio.svg";
         let title = "Pod Identity Agent cache hit ratio";
-        put(name, chart(name, charts::series_over_time(title, "hit ratio", &[Series { name: "agents".into(), points }], &faults, duration, false))?.as_bytes())?;
+        put(name, svg(name, charts::series_over_time(title, "hit ratio", &[Series { name: "agents".into(), points }], &faults, duration, false))?.as_bytes())?;
         chart_lines.push(format!("![{title}]({name})"));
     }
 
